@@ -1,0 +1,47 @@
+# The README's two set-up commands: `make demo` and `make test`. Both create .venv
+# when missing, install the pinned dependencies and build the extension; both are
+# idempotent (stamp file + ninja's incremental build).
+
+PYTHON_BOOT ?= python3.11
+VENV        ?= .venv
+PY          := $(VENV)/bin/python
+STAMP       := $(VENV)/.rustorch-installed
+CPP_SOURCES := $(shell find cpp_ext -name '*.cpp' -o -name '*.h')
+EXT         := rustorch_device/.built
+PYTEST_ARGS ?=
+
+.PHONY: all venv install build demo test bench lint clean
+
+all: build
+
+$(PY):
+	$(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip setuptools wheel ninja
+
+$(STAMP): pyproject.toml setup.py | $(PY)
+	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install --no-build-isolation -e '.[dev]'
+	touch $@
+
+venv install: $(STAMP)
+
+$(EXT): $(STAMP) $(CPP_SOURCES)
+	MAX_JOBS=$${MAX_JOBS:-2} $(PY) setup.py -q build_ext --inplace
+	touch $@
+
+build: $(EXT)
+
+demo: build
+	$(PY) examples/eager_privateuse1_demo.py
+
+test: build
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: build
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check rustorch_device rustorch_tools tests examples benchmarks
+
+clean:
+	rm -rf build $(EXT) rustorch_device/*.so

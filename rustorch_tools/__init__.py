@@ -1,0 +1,1 @@
+"""rustorch_tools: experiment logging, checkpoints, governance and analytics."""
