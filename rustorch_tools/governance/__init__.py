@@ -1,0 +1,1 @@
+"""rustorch_tools.governance."""

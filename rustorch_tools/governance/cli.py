@@ -1,0 +1,5 @@
+"""CLI commands of rustorch_tools.governance (added to the group in rustorch_tools.cli)."""
+
+import click
+
+COMMANDS: list[click.Command] = []
