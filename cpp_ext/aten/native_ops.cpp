@@ -3,7 +3,11 @@
 // Device plumbing ops (empty, copy, views, set_, resize_) are in aten/minimal.cpp.
 #include <torch/library.h>
 
+#include "runtime/op_stats.h"
+
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
+  // Register with RUSTORCH_NATIVE(m, "mm", rustorch::kernels::mm) so calls are counted.
+
   // --- GEMM family (kernels/gemm*) -------------------------------------------------
 
   // --- Convolution (kernels/conv*) -------------------------------------------------
