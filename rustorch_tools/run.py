@@ -130,8 +130,10 @@ class Run:
     """One open run (one process's, or one rank's, view of a run directory).
 
     Create with `start_run` / `attach_run`; close with `finish()` or a `with` block.
-    Rank None or 0 is the primary: it marks the run `finished` on a clean exit. Any rank marks
-    it `failed` on an exception.
+    run.json's `ranks` map records each writer's state ("main" for a process without a rank,
+    else the rank); the run becomes
+    `finished` when the last running rank finishes cleanly, and `failed` as soon as any rank
+    fails.
     """
 
     def __init__(
@@ -147,7 +149,6 @@ class Run:
         self.run_id = run_id
         self.dir = layout.run_dir(root, run_id)
         self.rank = rank
-        self.primary = rank in (None, 0)
         self._flush_every = flush_every
         self._flush_interval_s = flush_interval_s
         self._heartbeat_interval_s = heartbeat_interval_s
@@ -340,7 +341,7 @@ class Run:
     def finish(self, status: str = "finished", error: BaseException | None = None) -> None:
         """Flush, stop the background thread and record the end (idempotent).
 
-        `status` is `finished` or `failed`; only the primary rank marks a run finished.
+        `status` is `finished` or `failed`; see the class docstring for several ranks.
         """
         if self._closed or os.getpid() != self._pid:
             return
@@ -366,18 +367,30 @@ class Run:
             if self.rank is not None:
                 err["message"] = f"rank {self.rank}: {err['message']}"
 
+        finished_now = False
+
         def change(doc: dict[str, Any]) -> None:
+            nonlocal finished_now
             doc["heartbeat_at"] = now
             self._merge_summary(doc)
+            ranks = doc.get("ranks") or {}
+            ranks[_rank_key(self.rank)] = status
+            doc["ranks"] = ranks
             if status == "failed" and doc["status"] != "failed":
                 doc.update(status="failed", ended_at=now, error=err)
-            elif status == "finished" and self.primary and doc["status"] in ("running", "crashed"):
+            elif (
+                status == "finished"
+                and doc["status"] in ("running", "crashed")
+                and all(state == "finished" for state in ranks.values())
+            ):
+                # The last rank to finish cleanly (or the only process) finishes the run.
                 doc.update(status="finished", ended_at=now, error=None)
+                finished_now = True
 
-        doc = runs.update_run(self.dir, change)
+        runs.update_run(self.dir, change)
         if status == "failed":
             runs.append_event(self.dir, "failed", {"error": err}, rank=self.rank)
-        elif self.primary and doc["status"] == "finished":
+        elif finished_now:
             runs.append_event(self.dir, "finished", {"step": self._last_step}, rank=self.rank)
         _fsync_file(self.dir / layout.EVENTS)
 
@@ -439,6 +452,11 @@ class Run:
                 if self._bg_error is None:
                     self._bg_error = exc
                     warnings.warn(f"run {self.run_id}: background writer failed: {exc}", stacklevel=1)
+
+
+def _rank_key(rank: int | None) -> str:
+    """Key of run.json's `ranks` map: the rank, or "main" for a process logging without one."""
+    return "main" if rank is None else str(rank)
 
 
 def _fsync_file(path: Path) -> None:
@@ -561,6 +579,7 @@ def start_run(
     with runs.run_lock(directory):
         if not (directory / layout.RUN_JSON).exists():
             doc = _new_run_doc(run_id, name or run_id, cfg, prm, seed, tag_map, parent_ref, heartbeat_interval_s)
+            doc["ranks"] = {_rank_key(rank): "running"}
             runs.write_run(directory, doc)
             (directory / layout.CHECKPOINTS).mkdir(exist_ok=True)
             (directory / layout.ARTIFACTS).mkdir(exist_ok=True)
@@ -594,6 +613,8 @@ def _reopen(
         raise RunStateError(f"run {doc['run_id']} was created with another config; fork it instead")
     if not live:
         doc.update(status="running", ended_at=None, error=None)
+        doc.pop("ranks", None)  # a new session: ranks join afresh
+    doc.setdefault("ranks", {})[_rank_key(rank)] = "running"
     doc.update(heartbeat_at=now, heartbeat_interval_s=heartbeat_interval_s)
     doc["config"] = doc["config"] or cfg
     doc["params"] = {**doc["params"], **prm}
