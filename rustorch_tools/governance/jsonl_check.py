@@ -65,6 +65,7 @@ class JsonlStats:
     torn_offset: int | None = None
     corrupt: int = 0
     nonfinite_steps: list[int] = field(default_factory=list)
+    last_steps: dict = field(default_factory=dict)  # rank (None: no rank) -> last step
 
 
 class _Collector:
@@ -206,12 +207,10 @@ class JsonlChecker:
             self.stats.corrupt += 1
             self.out.add("RT201", f"corrupt line: {type(e).__name__}", lineno)
             return
-        problems = _check_metric_row(row) if self.kind == "metrics" else _check_event(row)
-        if problems:
-            code, msg = problems
-            self.out.add(code, msg, lineno)
-            if code != "RT205":
-                return
+        problems = check_metric_row(row) if self.kind == "metrics" else _check_event(row)
+        if problems and problems[0] != "RT205":  # non-finite rows are counted in finish()
+            self.out.add(problems[0], problems[1], lineno)
+            return
         self.stats.rows += 1
         self.stats.last_row = _restore(row)
         if self.kind == "metrics":
@@ -244,7 +243,7 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _check_metric_row(row: dict) -> tuple[str, str] | None:
+def check_metric_row(row: dict) -> tuple[str, str] | None:
     step = row.get("step")
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:
         return "RT206", f"step must be an integer >= 0, got {step!r:.40}"
@@ -299,13 +298,14 @@ def _restore(row: dict) -> dict:
 
 
 def check_jsonl(path: Path, kind: str, run_id: str | None, rel: str, live: bool,
-                chunk_size: int = CHUNK) -> tuple[list[Finding], JsonlStats]:
+                chunk_size: int | None = None) -> tuple[list[Finding], JsonlStats]:
     """Check one JSONL file. `live`: the run's heartbeat is fresh (a torn tail is in flight).
 
     Reads with O_NOFOLLOW; the caller has already refused symlinks, this closes the race.
     Raises OSError if the file cannot be opened or read.
     """
     checker = JsonlChecker(kind, run_id, rel)
+    chunk_size = chunk_size or CHUNK
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         carry = b""
@@ -344,4 +344,5 @@ def check_jsonl(path: Path, kind: str, run_id: str | None, rel: str, live: bool,
             checker.torn(offset, lineno, live, len(carry))
     finally:
         os.close(fd)
+    checker.stats.last_steps = dict(checker.last_step)
     return checker.finish(), checker.stats

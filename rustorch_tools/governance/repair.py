@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import RustorchToolsError
-from ..store import layout, manifest, runs
+from ..store import jsonl, layout, manifest, runs
 from ..store.atomic import atomic_write_bytes, fsync_dir
 from ..store.jsonl import nonfinite_text
 from . import audit
+from .jsonl_check import check_metric_row
 from .locks import governance_lock
-from .run_check import ORPHAN_SUFFIX, RunResult
+from .run_check import ORPHAN_SUFFIX, RunResult, summary_metrics
 from .validate import ValidationReport, validate_runs
 
 
@@ -107,17 +108,26 @@ def _cut_torn(path: Path, offset: int) -> dict:
 
 
 def summary_from_metrics(run_dir: Path) -> dict:
-    """Last value of every metric and the last step, from the valid rows (streamed)."""
-    summary: dict = {}
-    for row in runs.iter_metrics(run_dir):
-        for key, value in row.items():
-            if key.startswith("_") or key in ("time", "rank"):
-                continue
-            summary[key] = value
-    for key, value in list(summary.items()):
+    """The writer's summary rebuilt from the valid rows (streamed): last value of every
+    metric (non-finite as "nan"/"inf"/"-inf", run.json refuses NaN) and the last step."""
+    metrics: dict = {}
+    step = None
+    for raw in jsonl.iter_valid_rows(run_dir / layout.METRICS):
+        problem = check_metric_row(raw)
+        if problem is not None and problem[0] != "RT205":
+            continue  # rows validation rejects do not count (same rule as RT404)
+        row = jsonl.restore_nonfinite(raw)
+        metrics.update(summary_metrics(row))
+        s = row.get("step")
+        if isinstance(s, int) and (step is None or s > step):
+            step = s
+    for key, value in metrics.items():
         if isinstance(value, float) and not math.isfinite(value):
-            summary[key] = nonfinite_text(value)  # run.json refuses NaN
-    return summary
+            metrics[key] = nonfinite_text(value)
+    out: dict = {"metrics": metrics, "updated_at": time.time()}
+    if step is not None:
+        out["step"] = step
+    return out
 
 
 def _rebuild_manifest(run_dir: Path) -> dict:

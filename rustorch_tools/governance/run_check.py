@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import CorruptRunError, RunNotFoundError, UnsupportedSchemaVersion
 from ..store import layout, manifest, runs, schema
-from ..store.jsonl import restore_nonfinite
+from ..store.jsonl import nonfinite_text
 from .findings import Finding, Severity, worst
 from .jsonl_check import JsonlStats, check_jsonl
 
@@ -25,6 +25,7 @@ ORPHAN_SUFFIX = ".orphan"  # torn tails cut by `repair`: `metrics.jsonl.<time>.o
 _KNOWN_FILES = {layout.RUN_JSON, layout.METRICS, layout.EVENTS, layout.MANIFEST, layout.LOCK}
 _KNOWN_DIRS = {layout.CHECKPOINTS, layout.ARTIFACTS}
 _MAX_SCHEMA_MESSAGES = 10
+_ROW_KEYS = ("step", "time", "rank")
 
 
 @dataclass
@@ -298,35 +299,39 @@ class _RunChecker:
                      layout.MANIFEST)
 
     def _check_summary(self, doc: dict, stats: JsonlStats | None) -> None:
-        if self.res.live or stats is None or stats.last_row is None:
+        """The writer keeps `summary = {"metrics": {name: last value}, "step": last step,
+        "updated_at"}` current on flush; an ended run must match its metrics file."""
+        if self.res.live or stats is None or stats.last_row is None or not stats.last_steps:
             return
         summary = doc.get("summary")
         if not isinstance(summary, dict):
             return  # schema finding already
-        expected = summary_of_row(stats.last_row)
-        diff = [k for k, v in expected.items() if not _same(summary.get(k, _MISSING), v)]
+        diff = []
+        if summary.get("step") != max(stats.last_steps.values()):
+            diff.append("step")
+        metrics = summary.get("metrics")
+        if not isinstance(metrics, dict):
+            diff.append("metrics")
+            metrics = {}
+        single = list(stats.last_steps) == [None]  # ranks merge their own views: names only
+        for key, value in summary_metrics(stats.last_row).items():
+            if key not in metrics or (single and not _same(metrics[key], value)):
+                diff.append(key)
         if diff:
             self.res.summary_stale = True
             self.add("RT404", f"summary differs for {', '.join(map(str, diff[:5]))}",
                      layout.RUN_JSON)
 
 
-_MISSING = object()
+def _same(stored: object, value: object) -> bool:
+    if isinstance(value, float) and not math.isfinite(value):
+        return stored == nonfinite_text(value)
+    return stored == value
 
 
-def _same(a: object, b: object) -> bool:
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    if isinstance(a, str) and isinstance(b, float) and not math.isfinite(b):
-        return restore_nonfinite({"_nonfinite": ["v"], "v": a}).get("v") == b or (
-            a == "nan" and math.isnan(b))
-    return a == b
-
-
-def summary_of_row(row: dict) -> dict:
-    """The summary keys the last metric row pins down: its step and its metrics."""
-    out = {k: v for k, v in row.items() if not k.startswith("_") and k not in ("time", "rank")}
-    return out
+def summary_metrics(row: dict) -> dict:
+    """The metric values of a row (no step/time/rank, no `_` keys)."""
+    return {k: v for k, v in row.items() if not k.startswith("_") and k not in _ROW_KEYS}
 
 
 def check_run(run_dir: Path, rel: str, now: float | None = None,

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..store import layout
 from ..store.atomic import atomic_write_bytes, atomic_write_json
 from ..store.jsonl import encode_row
+from .repair import summary_from_metrics
 
 
 def metric_rows(n: int, start_time: float = 1764337000.0, step0: int = 0) -> bytes:
@@ -47,10 +48,7 @@ def make_run(root: Path, run_id: str, rows: int = 20, status: str = "finished",
     d.mkdir(parents=True)
     data = metric_rows(rows) if metrics is None else metrics
     (d / layout.METRICS).write_bytes(data)
-    summary: dict = {}
-    if rows and metrics is None:
-        last = {"step": rows - 1, "loss": 1.0 / rows, "acc": min(1.0, (rows - 1) / rows)}
-        summary = last
+    summary = summary_from_metrics(d) if data else {}
     events = [encode_row({"time": now - 100, "event": "created"})]
     if status in ("finished", "failed"):
         events.append(encode_row({"time": now - 1, "event": status}))
