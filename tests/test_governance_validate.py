@@ -10,12 +10,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rustorch_tools.cli import cli
-from rustorch_tools.governance import jsonl_check
+from rustorch_tools.governance import fast_schema, jsonl_check
 from rustorch_tools.governance.findings import CODES, Severity
-from rustorch_tools.governance.synth import make_run, metric_rows
+from rustorch_tools.governance.synth import make_run, metric_rows, run_doc
 from rustorch_tools.governance.validate import validate_runs
+from rustorch_tools.store import schema
 from rustorch_tools.store.atomic import atomic_write_json
 from rustorch_tools.store.jsonl import encode_row
 
@@ -320,3 +323,63 @@ def test_severity_order():
 def test_every_command_has_help(cmd):
     res = invoke(*cmd, "--help")
     assert res.exit_code == 0 and "Usage:" in res.output
+
+
+# -- fast paths agree with the reference implementations ----------------------------------
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 2**70) | st.floats(allow_nan=True)
+    | st.text(max_size=5) | st.sampled_from(["running", "fork", "a" * 129, "ok-id", "a\n"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["run_id", "relation", "checkpoint", "type", "message", "x"]), inner,
+        max_size=3), max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_fast_run_check_never_accepts_what_the_schema_rejects(data):
+    doc = run_doc("r", status=data.draw(st.sampled_from(["running", "failed", "finished"])),
+                  parent=data.draw(st.sampled_from([None, "p"])))
+    for _ in range(data.draw(st.integers(0, 3))):
+        key = data.draw(st.sampled_from(sorted(doc) + ["extra"]))
+        if data.draw(st.booleans()) and key in doc and isinstance(doc[key], dict) and doc[key]:
+            sub = data.draw(st.sampled_from(sorted(doc[key])))
+            doc[key] = {**doc[key], sub: data.draw(_JSON_VALUES)}
+        elif data.draw(st.booleans()):
+            doc.pop(key, None)
+        else:
+            doc[key] = data.draw(_JSON_VALUES)
+    if fast_schema.run_doc_ok(doc):
+        assert schema.validate_document("run", doc) == []
+
+
+def test_fast_checks_accept_real_documents(tmp_path):
+    d = make_run(tmp_path, "r")
+    assert fast_schema.run_doc_ok(json.loads((d / "run.json").read_text()))
+    assert fast_schema.manifest_ok(json.loads((d / "manifest.json").read_text()))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_fast_manifest_check_never_accepts_what_the_schema_rejects(data):
+    entry = {"sha256": "a" * 64, "size": 3, "added_at": 1.0, "verified": True}
+    doc = {"schema_version": 1, "files": {"checkpoints/a.pt": dict(entry)}}
+    path = data.draw(st.sampled_from(["checkpoints/a.pt", "artifacts/../x", "other/x",
+                                      "checkpoints/.", "artifacts/a/b", "checkpoints/a\n"]))
+    e = dict(entry)
+    if data.draw(st.booleans()):
+        e[data.draw(st.sampled_from([*entry, "extra"]))] = data.draw(_JSON_VALUES)
+    doc["files"][path] = e
+    if fast_schema.manifest_ok(doc):
+        assert schema.validate_document("manifest", doc) == []
+
+
+def test_clean_metrics_take_the_bulk_path(tmp_path, monkeypatch):
+    make_run(tmp_path, "r", rows=300)
+
+    def boom(*a):
+        raise AssertionError("slow path used for a clean metrics file")
+
+    monkeypatch.setattr(jsonl_check.JsonlChecker, "_slow_line",
+                        lambda self, line, n: boom() if self.kind == "metrics" else None)
+    assert list(validate_runs(tmp_path, jobs=1).all_findings()) == []

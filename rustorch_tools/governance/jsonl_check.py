@@ -34,9 +34,6 @@ MAX_PER_CODE = 10  # individual findings per code and file; the rest are counted
 _SUFFIX_LEN = len(',"_crc":"00000000"}')
 _SUFFIXES = re.compile(rb'(?:,"_crc":"[0-9a-f]{8}"\})*')
 _STEP_PREFIX = b'{"step":'
-# Any value that is not a plain JSON number (string, object, array, true/false/null, NaN,
-# Infinity); `"_crc":"` itself is excluded by the look-behind.
-_NOT_NUMBER = re.compile(rb'(?<!"_crc)":(?:[^-0-9]|-[^0-9])')
 _EVENTS = frozenset({"created", "resumed", "checkpointed", "artifact", "finished", "failed",
                      "crashed", "migrated", "repaired", "quarantined", "released"})
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -111,12 +108,30 @@ def _actual_crcs(lines: list[bytes]) -> np.ndarray:
     return c ^ _MASK
 
 
-def _fast_steps(chunk: bytes, lengths: np.ndarray) -> np.ndarray | None:
+def _values_are_numbers(arr: np.ndarray, nl: np.ndarray) -> bool:
+    """True when every value in the lines is a plain JSON number except the `_crc` string.
+
+    A value starts right after a `":` (a key's closing quote and the colon); a `":` inside a
+    key can only add positions, which makes the test stricter, never looser.
+    """
+    colon = np.flatnonzero((arr[1:-1] == 58) & (arr[:-2] == 34)) + 1
+    nxt = arr[colon + 1]
+    quoted = nxt == 34
+    if not np.array_equal(colon[quoted], nl - 12):  # exactly one string a line: the CRC
+        return False
+    rest = nxt[~quoted]
+    digit = (rest >= 48) & (rest <= 57)
+    if digit.all():
+        return True
+    minus = rest == 45
+    if not (digit | minus).all():
+        return False
+    after = arr[colon[~quoted][minus] + 2]
+    return bool(((after >= 48) & (after <= 57)).all())
+
+
+def _fast_steps(arr: np.ndarray, starts: np.ndarray) -> np.ndarray | None:
     """Steps of rows that all start with `{"step":<digits>,`; None otherwise."""
-    arr = np.frombuffer(chunk, np.uint8)
-    starts = np.empty(len(lengths), np.int64)
-    starts[0] = 0
-    np.cumsum(lengths[:-1] + 1, out=starts[1:])
     heads = arr[starts[:, None] + np.arange(len(_STEP_PREFIX))]
     if not (heads == np.frombuffer(_STEP_PREFIX, np.uint8)).all():
         return None
@@ -161,15 +176,21 @@ class JsonlChecker:
             self._slow_line(line, first_lineno + i)
 
     def _fast(self, chunk: bytes, lines: list[bytes], first: int) -> bool:
-        if b'"rank":' in chunk or _NOT_NUMBER.search(chunk) is not None:
+        if b'"rank":' in chunk:
             return False
-        lengths = np.fromiter(map(len, lines), np.int64, len(lines))
-        if (lengths < len(_STEP_PREFIX) + _SUFFIX_LEN + 2).any():
+        arr = np.frombuffer(chunk, np.uint8)
+        nl = np.flatnonzero(arr == 10)
+        starts = np.empty_like(nl)
+        starts[0] = 0
+        starts[1:] = nl[:-1] + 1
+        if len(nl) != len(lines) or ((nl - starts) < len(_STEP_PREFIX) + _SUFFIX_LEN + 2).any():
+            return False
+        if not _values_are_numbers(arr, nl):
             return False
         expected = _expected_crcs(lines)
         if expected is None or not np.array_equal(expected, _actual_crcs(lines)):
             return False
-        steps = _fast_steps(chunk, lengths)
+        steps = _fast_steps(arr, starts)
         if steps is None:
             return False
         prev = self.last_step.get(None)

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import CorruptRunError, RunNotFoundError, UnsupportedSchemaVersion
 from ..store import layout, manifest, runs, schema
 from ..store.jsonl import nonfinite_text
+from .fast_schema import manifest_ok, run_doc_ok
 from .findings import Finding, Severity, worst
 from .jsonl_check import JsonlStats, check_jsonl
 
@@ -154,7 +155,7 @@ class _RunChecker:
             self.res.schema_from = version
             self.add("RT104", f"schema_version {version} migrated in memory to "
                               f"{schema.SCHEMA_VERSION}", layout.RUN_JSON)
-        errors = schema.validate_document("run", doc)
+        errors = [] if run_doc_ok(doc) else schema.validate_document("run", doc)
         for msg in errors[:_MAX_SCHEMA_MESSAGES]:
             self.add("RT103", msg[:300], layout.RUN_JSON)
         if len(errors) > _MAX_SCHEMA_MESSAGES:
@@ -262,7 +263,7 @@ class _RunChecker:
         except (CorruptRunError, UnsupportedSchemaVersion, RecursionError, OSError) as e:
             self.add("RT302", str(e).replace(str(self.dir) + "/", "")[:300], layout.MANIFEST)
             return
-        errors = schema.validate_document("manifest", doc)
+        errors = [] if manifest_ok(doc) else schema.validate_document("manifest", doc)
         if errors:
             for msg in errors[:_MAX_SCHEMA_MESSAGES]:
                 self.add("RT302", msg[:300], layout.MANIFEST)
