@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import zlib
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -32,7 +31,15 @@ MAX_LINE = 16 << 20
 MAX_PER_CODE = 10  # individual findings per code and file; the rest are counted
 
 _SUFFIX_LEN = len(',"_crc":"00000000"}')
-_SUFFIXES = re.compile(rb'(?:,"_crc":"[0-9a-f]{8}"\})*')
+# Relative to a line's newline: `,"_crc":"` at -19..-11, 8 hex digits at -10..-3, `"}` at -2..-1.
+_TAIL_HEAD = np.frombuffer(b',"_crc":"', np.uint8)
+_TAIL_HEAD_OFFSETS = np.concatenate([np.arange(-19, -10), [-2, -1]])
+_TAIL_HEAD = np.concatenate([_TAIL_HEAD, np.frombuffer(b'"}', np.uint8)])
+_TAIL_HEX_OFFSETS = np.arange(-10, -2)
+_HEX = np.full(256, -1, np.int16)
+_HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+_HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+_NIBBLE_SHIFTS = np.arange(28, -1, -4, dtype=np.uint32)
 _STEP_PREFIX = b'{"step":'
 _EVENTS = frozenset({"created", "resumed", "checkpointed", "artifact", "finished", "failed",
                      "crashed", "migrated", "repaired", "quarantined", "released"})
@@ -88,14 +95,16 @@ class _Collector:
         return self.findings
 
 
-def _expected_crcs(lines: list[bytes]) -> np.ndarray | None:
-    """The `_crc` values written on the lines, or None if any suffix is malformed."""
-    n = len(lines)
-    tails = b"".join(map(itemgetter(slice(-_SUFFIX_LEN, None)), lines))
-    if len(tails) != n * _SUFFIX_LEN or _SUFFIXES.fullmatch(tails) is None:
+def _expected_crcs(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
+    """The `_crc` values written at the end of each line (`nl`: newline offsets), or None if
+    any line does not end with `,"_crc":"<8 lowercase hex>"}`."""
+    head = arr[nl[:, None] + _TAIL_HEAD_OFFSETS]
+    if not (head == _TAIL_HEAD).all():
         return None
-    hexes = np.frombuffer(tails, np.uint8).reshape(n, _SUFFIX_LEN)[:, 9:17].tobytes()
-    return np.frombuffer(bytes.fromhex(hexes.decode("ascii")), ">u4").astype(np.uint32)
+    vals = _HEX[arr[nl[:, None] + _TAIL_HEX_OFFSETS]]
+    if (vals < 0).any():
+        return None
+    return (vals.astype(np.uint32) << _NIBBLE_SHIFTS).sum(axis=1, dtype=np.uint32)
 
 
 def _actual_crcs(lines: list[bytes]) -> np.ndarray:
@@ -114,7 +123,9 @@ def _values_are_numbers(arr: np.ndarray, nl: np.ndarray) -> bool:
     A value starts right after a `":` (a key's closing quote and the colon); a `":` inside a
     key can only add positions, which makes the test stricter, never looser.
     """
-    colon = np.flatnonzero((arr[1:-1] == 58) & (arr[:-2] == 34)) + 1
+    colon = np.flatnonzero(arr == 58)
+    colon = colon[(colon > 0) & (colon < len(arr) - 2)]
+    colon = colon[arr[colon - 1] == 34]
     nxt = arr[colon + 1]
     quoted = nxt == 34
     if not np.array_equal(colon[quoted], nl - 12):  # exactly one string a line: the CRC
@@ -130,26 +141,26 @@ def _values_are_numbers(arr: np.ndarray, nl: np.ndarray) -> bool:
     return bool(((after >= 48) & (after <= 57)).all())
 
 
-def _fast_steps(arr: np.ndarray, starts: np.ndarray) -> np.ndarray | None:
+def _fast_steps(arr: np.ndarray, starts: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
     """Steps of rows that all start with `{"step":<digits>,`; None otherwise."""
     heads = arr[starts[:, None] + np.arange(len(_STEP_PREFIX))]
     if not (heads == np.frombuffer(_STEP_PREFIX, np.uint8)).all():
         return None
-    width = 18  # int64-safe; longer steps take the slow path
-    idx = np.minimum(starts[:, None] + (len(_STEP_PREFIX) + np.arange(width + 1)), len(arr) - 1)
-    digits = arr[idx].astype(np.int64) - 48
-    isdig = (digits >= 0) & (digits <= 9)
-    ndig = np.argmin(isdig, axis=1)  # first non-digit
-    if (ndig == 0).any() or isdig.all(axis=1).any():
-        return None
-    if not (arr[starts + len(_STEP_PREFIX) + ndig] == ord(",")).all():
-        return None
-    if ((ndig > 1) & (digits[:, 0] == 0)).any():  # leading zero: not JSON
+    first = starts + len(_STEP_PREFIX)
+    commas = np.flatnonzero(arr == 44)
+    ends = commas[np.minimum(np.searchsorted(commas, first), len(commas) - 1)]
+    ndig = ends - first
+    if len(commas) == 0 or (ndig < 1).any() or (ndig > 18).any() or (ends > nl).any():
+        return None  # 18 digits stay int64-safe; longer steps take the slow path
+    if ((ndig > 1) & (arr[first] == 48)).any():  # leading zero: not JSON
         return None
     val = np.zeros(len(starts), np.int64)
     for j in range(int(ndig.max())):
         take = ndig > j
-        val = np.where(take, val * 10 + digits[:, j], val)
+        d = arr[np.where(take, first + j, first)].astype(np.int64) - 48
+        if ((d < 0) | (d > 9)).any():
+            return None
+        val = np.where(take, val * 10 + d, val)
     return val
 
 
@@ -187,10 +198,10 @@ class JsonlChecker:
             return False
         if not _values_are_numbers(arr, nl):
             return False
-        expected = _expected_crcs(lines)
+        expected = _expected_crcs(arr, nl)
         if expected is None or not np.array_equal(expected, _actual_crcs(lines)):
             return False
-        steps = _fast_steps(arr, starts)
+        steps = _fast_steps(arr, starts, nl)
         if steps is None:
             return False
         prev = self.last_step.get(None)
