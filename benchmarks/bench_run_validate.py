@@ -111,9 +111,14 @@ def main() -> None:
             corrupted, synth_s = len(CORRUPT), 0.0
         rows_total = args.runs * args.rows
         before = rss_mb()
+        ru0 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
         t0 = time.perf_counter()
         report = validate_runs(root, jobs=args.jobs)
         wall = time.perf_counter() - t0
+        ru1 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        cpu = sum(b.ru_utime + b.ru_stime - a.ru_utime - a.ru_stime
+                  for a, b in zip(ru0, ru1, strict=True))
+        load = os.getloadavg()[0]
         after = rss_mb()
         self_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -127,6 +132,7 @@ def main() -> None:
             "peak_rss_mb_worker": round(child_peak, 1),
             "peak_rss_mb_total_bound": round(self_peak + args.jobs * child_peak, 1),
             "rss_delta_mb_main": round(after - before, 1), "goal_rss_mb": 300,
+            "cpu_s": round(cpu, 2), "load_avg_1min": round(load, 2),
             "rows_per_s": round(rows_total / wall),
             "reference": "store jsonl.scan line by line (sampled)",
             "reference_est_s": round(ref * rows_total, 1),

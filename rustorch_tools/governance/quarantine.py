@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def quarantine_runs(runs_dir: Path, dry_run: bool = False, jobs: int | None = No
     """Move every non-live run with error findings to `.quarantine/<folder>/`."""
     runs_dir = Path(runs_dir)
     kw = {} if lock_timeout is None else {"timeout": lock_timeout}
-    with governance_lock(runs_dir, **kw):
+    # A dry run reads only, so it does not take (or create) the lock.
+    with nullcontext() if dry_run else governance_lock(runs_dir, **kw):
         report = validate_runs(runs_dir, jobs=jobs)
         out = QuarantineOutcome(report, dry_run=dry_run)
         qdir = runs_dir / layout.QUARANTINE_DIR

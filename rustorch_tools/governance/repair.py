@@ -19,6 +19,7 @@ import hashlib
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,7 +204,8 @@ def repair_runs(runs_dir: Path, dry_run: bool = False, jobs: int | None = None,
                 lock_timeout: float | None = None) -> RepairOutcome:
     runs_dir = Path(runs_dir)
     kw = {} if lock_timeout is None else {"timeout": lock_timeout}
-    with governance_lock(runs_dir, **kw):
+    # A dry run reads only, so it does not take (or create) the lock.
+    with nullcontext() if dry_run else governance_lock(runs_dir, **kw):
         report = validate_runs(runs_dir, jobs=jobs)
         out = RepairOutcome(report, dry_run=dry_run)
         for res in report.runs:
