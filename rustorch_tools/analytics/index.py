@@ -79,7 +79,7 @@ class RefreshStats:
     scanned: int = 0
     updated: int = 0
     removed: int = 0
-    broken: int = 0
+    unreadable: int = 0
     rebuilt: bool = False
     seconds: float = 0.0
 
@@ -207,6 +207,11 @@ class RunIndex:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def rebuild(self) -> None:
+        """Drop every cached row; the next refresh re-reads all runs."""
+        with self._locked():
+            self._create(self.conn)
+
     # -- refresh -------------------------------------------------------------------------
     def refresh(self) -> RefreshStats:
         """Bring the index up to date with the files; returns what changed."""
@@ -246,19 +251,16 @@ class RunIndex:
         conn.execute("BEGIN IMMEDIATE")
         try:
             touched: set[str] = set()
+            # Run ids are folder names (summary.summarize_run), so one key per folder.
             for name in removed:
-                for (rid,) in conn.execute("SELECT run_id FROM runs WHERE dir_name = ?", (name,)):
-                    touched.add(rid)
-                    self._delete_run(rid)
+                self._delete_run(name)
+                touched.add(name)
                 stats.removed += 1
             for run_dir, sig, result in results:
-                for (rid,) in conn.execute("SELECT run_id FROM runs WHERE dir_name = ?",
-                                           (run_dir.name,)):
-                    self._delete_run(rid)
-                    touched.add(rid)
+                self._delete_run(run_dir.name)
                 touched.add(self._store(run_dir, sig, result))
                 stats.updated += 1
-                stats.broken += isinstance(result, BrokenRun)
+                stats.unreadable += isinstance(result, BrokenRun)
             self._recompute_deltas(touched)
             conn.execute("COMMIT")
         except BaseException:
@@ -272,26 +274,12 @@ class RunIndex:
     def _store(self, run_dir: Path, sig: str, result: RunSummary | BrokenRun) -> str:
         conn = self.conn
         if isinstance(result, BrokenRun):
-            # Keyed by folder name: a broken run.json may not even say its id.
-            key = result.run_id
-            self._delete_run(key)
             conn.execute(
                 "INSERT INTO runs (run_id, dir_name, sig, ok, error) VALUES (?, ?, ?, 0, ?)",
-                (key, run_dir.name, sig, result.error),
+                (run_dir.name, run_dir.name, sig, result.error),
             )
-            return key
+            return run_dir.name
         rid = result.run_id
-        clash = conn.execute("SELECT dir_name FROM runs WHERE run_id = ?", (rid,)).fetchone()
-        if clash is not None and clash[0] != run_dir.name:
-            # Two folders claim one run id: keep the first, report the second as broken.
-            key = f"{run_dir.name}"
-            self._delete_run(key)
-            conn.execute(
-                "INSERT INTO runs (run_id, dir_name, sig, ok, error) VALUES (?, ?, ?, 0, ?)",
-                (key, run_dir.name, sig,
-                 f"run.json says run_id {rid!r}, already used by folder {clash[0]!r}"),
-            )
-            return key
         conn.execute(
             "INSERT INTO runs (run_id, dir_name, sig, ok, started_at, baseline_id, summary) "
             "VALUES (?, ?, ?, 1, ?, ?, ?)",

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RustorchToolsError
-from ..store import jsonl, layout, runs
+from ..store import jsonl, layout, runs, schema
 from .configdiff import config_fingerprint
 from .direction import higher_is_better
 
@@ -72,7 +72,9 @@ class RunSummary:
     run_id: str
     path: str
     name: str | None
-    status: str | None
+    raw_status: str | None
+    heartbeat_at: float | None
+    heartbeat_interval_s: float | None
     created_at: float | None
     started_at: float | None
     ended_at: float | None
@@ -87,8 +89,25 @@ class RunSummary:
     rows: int
     last_step: int | None
     corrupt_lines: int
-    incomplete_tail: str | None  # None, "being-written" or "torn"
+    incomplete_tail: bool  # last metrics line has no newline yet
+    schema_errors: list[str]
     metrics: dict[str, MetricSummary]
+
+    def _doc(self) -> dict[str, Any]:
+        return {"status": self.raw_status, "heartbeat_at": self.heartbeat_at,
+                "heartbeat_interval_s": self.heartbeat_interval_s}
+
+    @property
+    def status(self) -> str | None:
+        """As readers should show it: `crashed` for a `running` run with a stale heartbeat
+        (computed now, so a cached summary never shows a dead run as running)."""
+        if self.raw_status is None:
+            return None
+        return runs.effective_status(self._doc())
+
+    @property
+    def live(self) -> bool:
+        return self.raw_status == "running" and not runs.is_stale(self._doc())
 
     @property
     def parent_id(self) -> str | None:
@@ -116,8 +135,10 @@ class RunSummary:
         out = []
         if self.corrupt_lines:
             out.append(f"{self.corrupt_lines} corrupt line(s) in {layout.METRICS} skipped")
-        if self.incomplete_tail == "torn":
+        if self.incomplete_tail and not self.live:
             out.append(f"torn last line in {layout.METRICS} skipped")
+        if self.schema_errors:
+            out.append("run.json does not match its schema: " + "; ".join(self.schema_errors[:3]))
         if self.migrated_from is not None:
             out.append(f"run.json schema_version {self.migrated_from} migrated in memory")
         return out
@@ -125,14 +146,16 @@ class RunSummary:
     def to_json(self) -> dict[str, Any]:
         """Everything but the curves (those live in their own index table)."""
         return {
-            "run_id": self.run_id, "path": self.path, "name": self.name, "status": self.status,
+            "run_id": self.run_id, "path": self.path, "name": self.name,
+            "raw_status": self.raw_status, "heartbeat_at": self.heartbeat_at,
+            "heartbeat_interval_s": self.heartbeat_interval_s,
             "created_at": self.created_at, "started_at": self.started_at,
             "ended_at": self.ended_at, "config": self.config, "params": self.params,
             "seed": self.seed, "tags": self.tags, "parent": self.parent,
             "environment": self.environment, "error": self.error,
             "migrated_from": self.migrated_from, "rows": self.rows, "last_step": self.last_step,
             "corrupt_lines": self.corrupt_lines, "incomplete_tail": self.incomplete_tail,
-            "metrics": {name: m.to_json() for name, m in self.metrics.items()},
+            "schema_errors": self.schema_errors, "metrics": {name: m.to_json() for name, m in self.metrics.items()},
         }
 
     @classmethod
@@ -161,37 +184,40 @@ def _num(x: Any) -> float | None:
 
 
 def summarize_run(run_dir: str | os.PathLike[str]) -> RunSummary | BrokenRun:
-    """Read one run through the store and aggregate its metrics."""
+    """Read one run through the store and aggregate its metrics.
+
+    A run.json that parses but breaks its schema is still summarized (the problem is
+    listed); one that cannot be parsed or is from a newer schema is a BrokenRun.
+    """
     path = Path(run_dir)
     try:
-        doc = runs.read_run(path)
-    except (RustorchToolsError, OSError, ValueError, TypeError, KeyError) as exc:
+        doc, migrated_from = schema.migrate_run(runs.read_run_raw(path))
+        schema_errors = schema.validate_document("run", doc)
+    except (RustorchToolsError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         return BrokenRun(path.name, str(path), f"{type(exc).__name__}: {exc}")
-    if not isinstance(doc, dict):
-        return BrokenRun(path.name, str(path), "run.json is not a JSON object")
-    migrated_from = doc.pop("_migrated_from", None)
     try:
-        return _summarize(path, doc, migrated_from)
+        return _summarize(path, doc, migrated_from, schema_errors)
     except (OSError, ValueError, TypeError) as exc:
-        return BrokenRun(str(doc.get("run_id") or path.name), str(path), f"{type(exc).__name__}: {exc}")
+        return BrokenRun(path.name, str(path), f"{type(exc).__name__}: {exc}")
 
 
 def _dict_or_empty(x: Any) -> dict[str, Any]:
     return x if isinstance(x, dict) else {}
 
 
-def _summarize(path: Path, doc: dict[str, Any], migrated_from: int | None) -> RunSummary:
+def _summarize(path: Path, doc: dict[str, Any], migrated_from: int | None,
+               schema_errors: list[str]) -> RunSummary:
     steps: dict[str, list[int]] = {}
     values: dict[str, list[float]] = {}
     rows = corrupt = 0
     last_step: int | None = None
-    tail: str | None = None
+    tail = False
     for result in jsonl.scan(path / layout.METRICS):
         if result.row is None:
             if result.complete:
                 corrupt += 1
             else:
-                tail = "torn" if _is_stale(doc) else "being-written"
+                tail = True
             continue
         row = jsonl.restore_nonfinite(result.row)
         step = row.get("step")
@@ -212,28 +238,29 @@ def _summarize(path: Path, doc: dict[str, Any], migrated_from: int | None) -> Ru
             steps[key].append(step)
             values[key].append(v)
     metrics = {name: _metric(name, steps[name], values[name]) for name in sorted(values)}
-    run_id = doc.get("run_id") if isinstance(doc.get("run_id"), str) else path.name
+    # The folder name is the id users type (`--runs-dir`); a disagreeing run.json is noted.
+    run_id = path.name
+    if doc.get("run_id") != run_id:
+        schema_errors = [*schema_errors,
+                         f"run_id {doc.get('run_id')!r} differs from the folder name {run_id!r}"]
     parent = doc.get("parent") if isinstance(doc.get("parent"), dict) else None
     error = doc.get("error") if isinstance(doc.get("error"), dict) else None
     return RunSummary(
-        run_id=run_id, path=str(path), name=doc.get("name"), status=doc.get("status"),
+        run_id=run_id, path=str(path), name=_str_or_none(doc.get("name")),
+        raw_status=_str_or_none(doc.get("status")), heartbeat_at=_num(doc.get("heartbeat_at")),
+        heartbeat_interval_s=_num(doc.get("heartbeat_interval_s")),
         created_at=_num(doc.get("created_at")), started_at=_num(doc.get("started_at")),
         ended_at=_num(doc.get("ended_at")), config=_dict_or_empty(doc.get("config")),
         params=_dict_or_empty(doc.get("params")), seed=doc.get("seed"),
         tags=_dict_or_empty(doc.get("tags")), parent=parent,
         environment=_dict_or_empty(doc.get("environment")), error=error,
         migrated_from=migrated_from, rows=rows, last_step=last_step, corrupt_lines=corrupt,
-        incomplete_tail=tail, metrics=metrics,
+        incomplete_tail=tail, schema_errors=schema_errors, metrics=metrics,
     )
 
 
-def _is_stale(doc: dict[str, Any]) -> bool:
-    if doc.get("status") != "running":
-        return True
-    try:
-        return bool(runs.is_stale(doc))
-    except (RustorchToolsError, ValueError, TypeError, KeyError):
-        return True
+def _str_or_none(x: Any) -> str | None:
+    return x if isinstance(x, str) else None
 
 
 def _metric(name: str, step_list: list[int], value_list: list[float]) -> MetricSummary:
