@@ -68,3 +68,30 @@ def training_rows(steps: int, *, start_time: float = 1_764_337_000.0, lr: float 
             row["device/max_memory_allocated"] = 1_000_000 + s
         out.append(row)
     return out
+
+
+def lineage_runs(root: str | os.PathLike[str], steps: int = 200) -> dict[str, Path]:
+    """A small family of runs: base → fork (lr changed) → resume, base → finetune,
+    a rerun of base's config, and a failed run. Start times one hour apart."""
+    t0 = 1_764_300_000.0
+    cfg = {"lr": 0.1, "model": {"depth": 4, "width": 64}, "optim": "sgd"}
+    fork_cfg = {**cfg, "lr": 0.05}
+    ft_cfg = {**cfg, "model": {"depth": 4, "width": 64, "head": "new"}}
+    specs: list[tuple[str, dict[str, Any], dict[str, Any] | None, dict[str, Any]]] = [
+        ("base", cfg, None, {"final_acc": 0.95}),
+        ("fork", fork_cfg, {"run_id": "base", "relation": "fork", "checkpoint": "ckpt-100"},
+         {"final_acc": 0.96, "lr": 0.05}),
+        ("resume", fork_cfg, {"run_id": "fork", "relation": "resume", "checkpoint": None},
+         {"final_acc": 0.961, "lr": 0.05}),
+        ("finetune", ft_cfg, {"run_id": "base", "relation": "finetune", "checkpoint": "ckpt-200"},
+         {"final_acc": 0.97, "step_time_ms": 15.0}),
+        ("rerun", cfg, None, {"final_acc": 0.949}),
+    ]
+    out = {}
+    for i, (rid, config, parent, curve) in enumerate(specs):
+        started = t0 + 3600.0 * i
+        doc = run_doc(rid, config=config, parent=parent, started_at=started)
+        out[rid] = write_run(root, doc, training_rows(steps, start_time=started, **curve))
+    failed = run_doc("failed", status="failed", config={**cfg, "lr": 1.0}, started_at=t0 + 3600 * 5)
+    out["failed"] = write_run(root, failed, training_rows(steps // 4, lr=1.0, final_acc=0.1))
+    return out
