@@ -57,10 +57,10 @@ def test_device_telemetry_export(root):
     res = invoke("export", root, "--device", "--wide")
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(io.StringIO(res.stdout)))
-    assert list(rows[0])[4:] == ["device/max_memory_allocated", "device/op/aten::mm/fallback",
-                                 "device/op/aten::mm/native"]
+    assert list(rows[0])[4:] == ["device/memory/max_allocated_bytes",
+                                 "device/ops/aten::mm/fallback", "device/ops/aten::mm/native"]
     assert len(rows) == 3 and {r["run_id"] for r in rows} == {"a"}
-    assert [r["device/op/aten::mm/native"] for r in rows] == ["0", "3", "6"]
+    assert [r["device/ops/aten::mm/native"] for r in rows] == ["0", "3", "6"]
     same = invoke("export", root, "--metrics", "device/*", "--wide").stdout
     assert same == res.stdout
 
@@ -89,3 +89,23 @@ def test_corrupt_lines_skipped_and_broken_runs_warned(root):
     assert res.exit_code == 0
     assert "run zz is unreadable" in res.output
     assert len(list(csv.DictReader(io.StringIO(res.stdout)))) == 310
+
+
+def test_export_of_runs_logged_with_the_logging_api(tmp_path, monkeypatch):
+    """End to end with what Run.log_device_telemetry really writes."""
+    import rustorch_tools
+    from rustorch_tools import run as run_mod
+
+    monkeypatch.setattr(run_mod, "_op_stats", lambda: {"aten::mm": {"native": 7, "fallback": 1},
+                                                       "aten::add.Tensor": {"native": 3, "fallback": 0}})
+    with rustorch_tools.start_run(root=tmp_path, name="e2e", config={"lr": 0.1}) as run:
+        for i in range(5):
+            run.log_metrics({"loss": 1.0 / (i + 1)}, step=i)
+        run.log_device_telemetry(step=4)
+    res = invoke("export", tmp_path, "--device", "--format", "json")
+    assert res.exit_code == 0, res.output
+    got = {(r["metric"], r["value"]) for r in json.loads(res.stdout)}
+    assert {("device/ops/aten::mm/native", 7), ("device/ops/aten::mm/fallback", 1),
+            ("device/ops/native_total", 10), ("device/ops/fallback_total", 1)} <= got
+    loss = list(csv.DictReader(io.StringIO(invoke("export", tmp_path, "--metrics", "loss").stdout)))
+    assert [float(r["value"]) for r in loss] == [1.0 / (i + 1) for i in range(5)]

@@ -21,8 +21,8 @@ def test_parse_rule_forms():
     assert (r.metric, r.kind, r.op, r.threshold, r.relative) == ("step_time_ms", "mean", "<=", 10.0, True)
     r = parse_rule("best(loss) < 0.01")
     assert (r.kind, r.op, r.threshold, r.relative) == ("best", "<", 0.01, False)
-    r = parse_rule("max(device/op/aten::mm/fallback) == 0")
-    assert r.metric == "device/op/aten::mm/fallback" and r.op == "=="
+    r = parse_rule("max(device/ops/aten::mm/fallback) == 0")
+    assert r.metric == "device/ops/aten::mm/fallback" and r.op == "=="
     r = parse_rule("min(val loss) > -1e-3")
     assert r.metric == "val loss" and r.threshold == -0.001
 

@@ -63,9 +63,10 @@ def training_rows(steps: int, *, start_time: float = 1_764_337_000.0, lr: float 
             "step_time_ms": step_time_ms * (1 + 0.01 * math.cos(s)),
         }
         if device and s % 100 == 0:
-            row["device/op/aten::mm/native"] = s // 100 * 3
-            row["device/op/aten::mm/fallback"] = 0
-            row["device/max_memory_allocated"] = 1_000_000 + s
+            # The names Run.log_device_telemetry writes (docs/logging.md).
+            row["device/ops/aten::mm/native"] = s // 100 * 3
+            row["device/ops/aten::mm/fallback"] = 0
+            row["device/memory/max_allocated_bytes"] = 1_000_000 + s
         out.append(row)
     return out
 
