@@ -231,3 +231,26 @@ def _env():
     from pathlib import Path
 
     return {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
+def test_parallel_refresh_matches_serial(root, tmp_path):
+    with RunIndex(root, jobs=1) as serial:
+        serial.refresh()
+        want = [r.to_json() for r in serial.summaries()]
+    import shutil
+
+    shutil.rmtree(root / ".index")
+    (root / "zz-broken").mkdir()
+    (root / "zz-broken" / layout.RUN_JSON).write_text("nope")
+    with RunIndex(root, jobs=2, parallel_min=1) as par:
+        stats = par.refresh()
+        assert stats.updated == 7 and stats.unreadable == 1
+        assert [r.to_json() for r in par.summaries()] == want
+        assert [b.run_id for b in par.broken()] == ["zz-broken"]
+
+
+def test_jobs_from_environment(monkeypatch):
+    monkeypatch.setenv("RUSTORCH_ANALYTICS_JOBS", "3")
+    assert index_mod.default_jobs() == 3
+    monkeypatch.setenv("RUSTORCH_ANALYTICS_JOBS", "many")
+    assert index_mod.default_jobs() == 1

@@ -291,13 +291,15 @@ def report_cmd(runs_dir: Path, output: Path, metric_names: tuple[str, ...], max_
 @click.command("index")
 @click.argument("runs_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--rebuild", is_flag=True, help="Drop the cache and rebuild it from the files.")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="Worker processes for big refreshes (default: $RUSTORCH_ANALYTICS_JOBS or the CPU count, max 8).")
 @click.option("--json", "as_json", is_flag=True)
-def index_cmd(runs_dir: Path, rebuild: bool, as_json: bool) -> None:
+def index_cmd(runs_dir: Path, rebuild: bool, jobs: int | None, as_json: bool) -> None:
     """Refresh (or rebuild) the analytics index under RUNS_DIR/.index/."""
     with _errors_as_exit2():
         if not runs_dir.is_dir():
             raise CommandError(f"runs directory not found: {runs_dir}")
-        with RunIndex(runs_dir) as ix:
+        with RunIndex(runs_dir, jobs=jobs) as ix:
             if rebuild:
                 ix.rebuild()
             stats = ix.refresh()

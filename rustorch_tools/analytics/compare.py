@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .configdiff import diff
+from .configdiff import diff_flat, flatten
 from .summary import MetricSummary, RunSummary
 from .tables import fmt_delta, fmt_num, fmt_pct, fmt_value, markdown_table, text_table
 
@@ -36,9 +36,29 @@ def _pair(ref: float, run: float) -> dict[str, Any]:
     return {"reference": ref, "run": run, "delta": d, "rel": rel}
 
 
+def _common_steps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps in both sorted unique arrays, with their indices in each (fast path: equal grids)."""
+    if a.size == b.size and np.array_equal(a, b):
+        idx = np.arange(a.size)
+        return a, idx, idx
+    if a.size == 0 or b.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    pos = np.minimum(np.searchsorted(a, b), a.size - 1)
+    ib = np.flatnonzero(a[pos] == b)
+    return b[ib], pos[ib], ib
+
+
+def _picks(n: int, k: int) -> list[int]:
+    """`k` evenly spread indices of `n`, first and last included."""
+    if n <= k:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (k - 1)) for i in range(k)})
+
+
 def at_matching_steps(ref: MetricSummary, run: MetricSummary, points: int = AT_STEP_POINTS) -> dict[str, Any]:
     """Deltas at steps both curves hold (sampled curves: see summary._grid_sample)."""
-    common, ia, ib = np.intersect1d(ref.steps, run.steps, assume_unique=True, return_indices=True)
+    common, ia, ib = _common_steps(ref.steps, run.steps)
     out: dict[str, Any] = {"common_steps": int(common.size), "points": [],
                            "max_abs_delta": None, "max_abs_delta_step": None}
     if common.size == 0:
@@ -46,18 +66,34 @@ def at_matching_steps(ref: MetricSummary, run: MetricSummary, points: int = AT_S
     va, vb = ref.values[ia], run.values[ib]
     diffs = vb - va
     finite = np.isfinite(diffs)
-    if finite.any():
+    if finite.all():
+        i = int(np.argmax(np.abs(diffs)))
+    elif finite.any():
         i = int(np.flatnonzero(finite)[np.argmax(np.abs(diffs[finite]))])
+    else:
+        i = -1
+    if i >= 0:
         out["max_abs_delta"] = float(diffs[i])
         out["max_abs_delta_step"] = int(common[i])
-    picks = np.unique(np.linspace(0, common.size - 1, min(points, common.size)).round().astype(int))
-    out["points"] = [{"step": int(common[i]), **_pair(float(va[i]), float(vb[i]))} for i in picks]
+    out["points"] = [{"step": int(common[i]), **_pair(float(va[i]), float(vb[i]))}
+                     for i in _picks(common.size, points)]
     return out
 
 
-def compare_pair(ref: RunSummary, run: RunSummary, metrics: Iterable[str] | None = None,
-                 with_steps: bool = True) -> dict[str, Any]:
+class _Reference:
+    """The reference run's flattened settings and environment, computed once."""
+
+    def __init__(self, run: RunSummary) -> None:
+        self.run = run
+        self.settings = flatten(run.settings)
+        self.environment = flatten({k: v for k, v in run.environment.items() if k not in ENV_IGNORED})
+
+
+def compare_pair(ref: RunSummary | _Reference, run: RunSummary,
+                 metrics: Iterable[str] | None = None, with_steps: bool = True) -> dict[str, Any]:
     """One run against a reference run."""
+    cached = ref if isinstance(ref, _Reference) else _Reference(ref)
+    ref = cached.run
     wanted = None if metrics is None else set(metrics)
     names = sorted(ref.metrics.keys() & run.metrics.keys())
     if wanted is not None:
@@ -79,13 +115,12 @@ def compare_pair(ref: RunSummary, run: RunSummary, metrics: Iterable[str] | None
         keys = sorted(x.metrics.keys() - y.metrics.keys())
         return keys if wanted is None else [k for k in keys if k in wanted]
 
-    env_a = {k: v for k, v in ref.environment.items() if k not in ENV_IGNORED}
     env_b = {k: v for k, v in run.environment.items() if k not in ENV_IGNORED}
     return {
         "reference": ref.run_id,
         "run": run.run_id,
-        "config_diff": [e.to_json() for e in diff(ref.settings, run.settings)],
-        "environment_diff": [e.to_json() for e in diff(env_a, env_b)],
+        "config_diff": [e.to_json() for e in diff_flat(cached.settings, flatten(run.settings))],
+        "environment_diff": [e.to_json() for e in diff_flat(cached.environment, flatten(env_b))],
         "metrics": metric_rows,
         "only_in_reference": only(ref, run),
         "only_in_run": only(run, ref),
@@ -101,10 +136,11 @@ def compare(reference: RunSummary, others: list[RunSummary], metrics: Iterable[s
             with_steps: bool = True) -> dict[str, Any]:
     """The `compare --json` document (documented in docs/analytics.md)."""
     metric_list = None if metrics is None else list(metrics)
+    cached = _Reference(reference)
     return {
         "reference": run_brief(reference),
         "runs": [run_brief(r) for r in others],
-        "comparisons": [compare_pair(reference, r, metric_list, with_steps) for r in others],
+        "comparisons": [compare_pair(cached, r, metric_list, with_steps) for r in others],
     }
 
 

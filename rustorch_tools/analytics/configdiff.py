@@ -75,7 +75,13 @@ class DiffEntry:
 
 def diff(a: Any, b: Any) -> list[DiffEntry]:
     """Differences between two nested objects, sorted by key. `1` and `1.0` are equal."""
-    fa, fb = flatten(a), flatten(b)
+    return diff_flat(flatten(a), flatten(b))
+
+
+def diff_flat(fa: dict[str, Any], fb: dict[str, Any]) -> list[DiffEntry]:
+    """`diff` of two already flattened objects (lets a caller flatten a reference once)."""
+    if fa == fb and all(type(fa[k]) is type(fb[k]) for k in fa):
+        return []
     entries: list[DiffEntry] = []
     for key in sorted(fa.keys() | fb.keys()):
         va, vb = fa.get(key, _MISSING), fb.get(key, _MISSING)

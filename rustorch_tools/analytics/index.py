@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import sqlite3
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,21 @@ LOCK_NAME = "analytics.lock"
 # Bump when the tables or the summary rules change: older files are rebuilt.
 INDEX_VERSION = 3
 LOCK_TIMEOUT_S = 600.0
+# Re-reading fewer runs than this stays in-process: starting workers costs more.
+PARALLEL_MIN = 64
+MAX_JOBS = 8
+
+
+def default_jobs() -> int:
+    """Worker processes for big refreshes: $RUSTORCH_ANALYTICS_JOBS, else the CPU count (max 8)."""
+    env = os.environ.get("RUSTORCH_ANALYTICS_JOBS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            print(f"warning: RUSTORCH_ANALYTICS_JOBS={env!r} is not a number; using 1", file=sys.stderr)
+            return 1
+    return max(1, min(os.cpu_count() or 1, MAX_JOBS))
 
 _SCHEMA = """
 CREATE TABLE runs (
@@ -119,8 +136,11 @@ class RunIndex:
     (same answers, nothing cached between commands).
     """
 
-    def __init__(self, runs_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, runs_dir: str | os.PathLike[str], jobs: int | None = None,
+                 parallel_min: int = PARALLEL_MIN) -> None:
         self.runs_dir = Path(runs_dir)
+        self.jobs = default_jobs() if jobs is None else max(1, jobs)
+        self.parallel_min = parallel_min
         if not self.runs_dir.is_dir():
             raise FileNotFoundError(f"runs directory not found: {self.runs_dir}")
         self.index_dir = self.runs_dir / layout.INDEX_DIR
@@ -244,7 +264,9 @@ class RunIndex:
         stats.scanned = len(present)
         removed = [name for name in known if name not in present]
         # Summaries are computed before the write transaction so readers are never held up.
-        results = [(run_dir, sig, summarize_run(run_dir)) for run_dir, sig in changed]
+        summaries = self._summarize_all([run_dir for run_dir, _ in changed])
+        results = [(run_dir, sig, summary) for (run_dir, sig), summary in zip(changed, summaries,
+                                                                              strict=True)]
         if not results and not removed:
             return
         conn = self.conn
@@ -266,6 +288,17 @@ class RunIndex:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    def _summarize_all(self, run_dirs: list[Path]) -> list[RunSummary | BrokenRun]:
+        jobs = min(self.jobs, len(run_dirs))
+        if jobs < 2 or len(run_dirs) < self.parallel_min:
+            return [summarize_run(d) for d in run_dirs]
+        # spawn, not fork: the caller may run threads (a logging heartbeat) that fork would copy
+        # mid-lock. Chunks keep the pickling overhead small.
+        ctx = multiprocessing.get_context("spawn")
+        chunk = max(1, len(run_dirs) // (jobs * 4))
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            return list(pool.map(summarize_run, [str(d) for d in run_dirs], chunksize=chunk))
 
     def _delete_run(self, run_id: str) -> None:
         for table in ("runs", "metrics", "series", "deltas"):

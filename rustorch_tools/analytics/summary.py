@@ -207,8 +207,7 @@ def _dict_or_empty(x: Any) -> dict[str, Any]:
 
 def _summarize(path: Path, doc: dict[str, Any], migrated_from: int | None,
                schema_errors: list[str]) -> RunSummary:
-    steps: dict[str, list[int]] = {}
-    values: dict[str, list[float]] = {}
+    series: dict[str, tuple[list[int], list[float]]] = {}
     rows = corrupt = 0
     last_step: int | None = None
     tail = False
@@ -225,19 +224,19 @@ def _summarize(path: Path, doc: dict[str, Any], migrated_from: int | None,
             corrupt += 1
             continue
         rows += 1
-        last_step = step if last_step is None else max(last_step, step)
+        if last_step is None or step > last_step:
+            last_step = step
         for key, value in row.items():
-            if key in _ROW_KEYS or key.startswith("_"):
+            # Only int/float values are metrics (bool is not); "_" keys are reserved.
+            kind = type(value)
+            if (kind is not float and kind is not int) or key in _ROW_KEYS or key[0] == "_":
                 continue
-            v = _num(value)
-            if v is None:
-                continue
-            if key not in values:
-                steps[key] = []
-                values[key] = []
-            steps[key].append(step)
-            values[key].append(v)
-    metrics = {name: _metric(name, steps[name], values[name]) for name in sorted(values)}
+            pair = series.get(key)
+            if pair is None:
+                pair = series[key] = ([], [])
+            pair[0].append(step)
+            pair[1].append(value)
+    metrics = {name: _metric(name, *series[name]) for name in sorted(series)}
     # The folder name is the id users type (`--runs-dir`); a disagreeing run.json is noted.
     run_id = path.name
     if doc.get("run_id") != run_id:
