@@ -135,3 +135,25 @@ def test_report_renders_in_headless_chromium_without_console_errors(root, tmp_pa
     assert _screenshot(browser, out, png) == []
     assert _png_size(png) == (1400, 2400)
     assert png.stat().st_size > 50_000  # charts and tables drawn, not a blank page
+
+
+def test_chart_geometry():
+    import numpy as np
+
+    from rustorch_tools.analytics.svg import drift_chart, line_chart, nice_ticks
+
+    assert [round(t, 6) for t in nice_ticks(0, 1)] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert [round(t, 6) for t in nice_ticks(-3, 7)] == [-2.0, 0.0, 2.0, 4.0, 6.0]
+    c = line_chart("loss", [("a", np.arange(5.0), np.array([1.0, 2.0, np.nan, 4.0, 5.0]))])
+    assert len(c.paths) == 2  # NaN splits the line
+    ys = [float(p.split(",")[1]) for p in c.paths[0]["points"].split()]
+    assert ys[0] > ys[1]  # larger values are drawn higher (smaller y)
+    assert line_chart("x", [("a", np.arange(3.0), np.full(3, np.nan))]).empty
+    assert line_chart("x", [("a", np.arange(3.0), np.array([1e-4, 1.0, 10.0]))]).log_y
+    d = drift_chart("acc", [{"x": 1000.0 + 3600 * i, "y": 0.9 + i / 100, "label": f"r{i}"}
+                            for i in range(5)], 0.92, higher_is_better=True)
+    assert [p["bad"] for p in d.points] == [True, True, False, False, False]
+    assert len(d.x_ticks) >= 3 and d.hline is not None
+    d = drift_chart("loss", [{"x": 0.0, "y": 1.0, "label": "a"}, {"x": 1.0, "y": 3.0, "label": "b"}],
+                    2.0, higher_is_better=False)
+    assert [p["bad"] for p in d.points] == [False, True]

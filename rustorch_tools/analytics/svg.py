@@ -16,7 +16,7 @@ import numpy as np
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
            "#ff9da7", "#9c755f", "#7f7f7f", "#1b9e77", "#d95f02")
-WIDTH, HEIGHT = 640, 300
+WIDTH, HEIGHT = 600, 300
 MARGIN = {"left": 64, "right": 16, "top": 28, "bottom": 44}
 
 
@@ -162,7 +162,9 @@ def _axes(chart: Chart, sx: Scale, sy: Scale, fmt_x: Any) -> None:
 
 def _time_ticks(lo: float, hi: float) -> list[float]:
     span = hi - lo
-    for step in (60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 365 * 86400):
+    hour, day = 3600, 86400
+    for step in (60, 120, 300, 600, 900, 1800, hour, 2 * hour, 3 * hour, 6 * hour, 12 * hour, day,
+                 2 * day, 7 * day, 14 * day, 30 * day, 91 * day, 365 * day):
         if span / step <= 6:
             break
     first = math.ceil(lo / step) * step
