@@ -47,18 +47,33 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process and its finished workers: less sensitive than wall time to
+    other load on a shared machine."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+_last_cpu = 0.0
+
+
 def measure(fn):
+    global _last_cpu
     gc.collect()
     r0 = rss_mb()
+    c0 = cpu_s()
     t0 = time.perf_counter()
     out = fn()
     wall = time.perf_counter() - t0
+    _last_cpu = cpu_s() - c0
     return out, wall, rss_mb() - r0
 
 
 def emit(case: str, wall: float, rss_delta: float, **extra) -> None:
-    print(json.dumps({"case": case, "wall_s": round(wall, 4), "rss_delta_mb": round(rss_delta, 1),
-                      "peak_rss_mb": round(peak_mb(), 1), **extra}), flush=True)
+    print(json.dumps({"case": case, "wall_s": round(wall, 4), "cpu_s": round(_last_cpu, 4),
+                      "rss_delta_mb": round(rss_delta, 1), "peak_rss_mb": round(peak_mb(), 1),
+                      "load_avg_1m": round(os.getloadavg()[0], 1), **extra}), flush=True)
 
 
 def synthesize(root: Path, n_runs: int, n_rows: int) -> None:

@@ -46,7 +46,7 @@ def test_two_compares_and_two_reports_at_once_on_a_cold_index(root, tmp_path):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
               for i in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err.decode()
         assert b"Traceback" not in err
     a, b = (json.loads(outs[i][0]) for i in range(2))
