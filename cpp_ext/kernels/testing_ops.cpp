@@ -4,6 +4,7 @@
 // Other kernel files may add their ops with their own TORCH_LIBRARY_FRAGMENT.
 #include <torch/library.h>
 
+#include "kernels/conv.h"
 #include "kernels/cpu_info.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_ops.h"
@@ -29,6 +30,10 @@ TORCH_LIBRARY_FRAGMENT(rustorch_kernels, m) {
   m.def("bmm(Tensor self, Tensor mat2) -> Tensor");
   m.def("baddbmm(Tensor self, Tensor batch1, Tensor batch2, *, Scalar beta=1, Scalar alpha=1) "
         "-> Tensor");
+  m.def("conv2d(Tensor input, Tensor weight, Tensor? bias, int[] stride, int[] padding, "
+        "int[] dilation, int groups) -> Tensor");
+  m.def("conv2d_backward(Tensor grad_output, Tensor input, Tensor weight, int[] stride, "
+        "int[] padding, int[] dilation, int groups, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
   m.def("gemm_config(ScalarType dtype) -> str", &gemm_config);
   m.def("cpu_clock_ghz() -> float", &cpu_clock_ghz);
 }
@@ -40,4 +45,6 @@ TORCH_LIBRARY_IMPL(rustorch_kernels, CPU, m) {
   m.impl("addmm.out", &rustorch::kernels::addmm_out);
   m.impl("bmm", &rustorch::kernels::bmm);
   m.impl("baddbmm", &rustorch::kernels::baddbmm);
+  m.impl("conv2d", &rustorch::kernels::conv2d_forward);
+  m.impl("conv2d_backward", &rustorch::kernels::conv2d_backward);
 }
