@@ -39,7 +39,9 @@ def _randn(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return torch.randn(*shape, dtype=dtype)
 
 
-def mm_case(name: str, m: int, k: int, n: int, trans_a: bool = False, trans_b: bool = False) -> Case:
+def mm_case(
+    name: str, m: int, k: int, n: int, trans_a: bool = False, trans_b: bool = False
+) -> Case:
     """C[m, n] = A[m, k] . B[k, n]; trans_* reads that operand through a transposed view."""
 
     def setup() -> tuple[Fn, Fn, float]:
@@ -48,6 +50,38 @@ def mm_case(name: str, m: int, k: int, n: int, trans_a: bool = False, trans_b: b
         return (lambda: KERNELS.mm(a, b)), (lambda: torch.mm(a, b)), 2.0 * m * n * k
 
     return Case(name, "gemm", setup)
+
+
+def conv_case(
+    name: str, n: int, c: int, hw: int, m: int, k: int, backward: bool, grad_input: bool = True
+) -> Case:
+    """conv2d k x k, stride 1, no padding, with bias; `backward` adds all requested gradients."""
+
+    def setup() -> tuple[Fn, Fn, float]:
+        x, w, b = _randn(n, c, hw, hw), _randn(m, c, k, k), _randn(m)
+        args = ([1, 1], [0, 0], [1, 1])
+        out_hw = hw - k + 1
+        flops = 2.0 * n * m * out_hw * out_hw * c * k * k
+        if not backward:
+            return (
+                (lambda: KERNELS.conv2d(x, w, b, *args, 1)),
+                (lambda: torch.ops.aten.convolution(x, w, b, *args, False, [0, 0], 1)),
+                flops,
+            )
+        go = _randn(n, m, out_hw, out_hw)
+        mask = [grad_input, True, True]
+
+        def ours() -> None:
+            KERNELS.conv2d(x, w, b, *args, 1)
+            KERNELS.conv2d_backward(go, x, w, *args, 1, mask)
+
+        def aten() -> None:
+            torch.ops.aten.convolution(x, w, b, *args, False, [0, 0], 1)
+            torch.ops.aten.convolution_backward(go, x, w, [m], *args, False, [0, 0], 1, mask)
+
+        return ours, aten, flops * (3 if grad_input else 2)
+
+    return Case(name, "conv", setup)
 
 
 CASES: list[Case] = [
@@ -59,6 +93,13 @@ CASES: list[Case] = [
     mm_case("mnist_fc1_forward", 64, 9216, 128, trans_b=True),
     mm_case("mnist_fc1_grad_input", 64, 128, 9216),
     mm_case("mnist_fc1_grad_weight", 128, 64, 9216, trans_a=True),
+    # MNIST Net convs, batch 64 (conv1's input needs no gradient), and a ResNet-like layer.
+    conv_case("mnist_conv1_forward", 64, 1, 28, 32, 3, backward=False),
+    conv_case("mnist_conv1_fwd_bwd", 64, 1, 28, 32, 3, backward=True, grad_input=False),
+    conv_case("mnist_conv2_forward", 64, 32, 26, 64, 3, backward=False),
+    conv_case("mnist_conv2_fwd_bwd", 64, 32, 26, 64, 3, backward=True),
+    conv_case("conv_64x56x56_b8_forward", 8, 64, 56, 64, 3, backward=False),
+    conv_case("conv_64x56x56_b8_fwd_bwd", 8, 64, 56, 64, 3, backward=True),
 ]
 
 
@@ -93,7 +134,9 @@ def nominal_clock_ghz() -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", default="", help="comma-separated groups or case names")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=7)
