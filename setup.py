@@ -4,6 +4,7 @@ Every .cpp under cpp_ext/ goes into one extension. No -march=native: ISA-specifi
 kernels use function target attributes and are chosen at run time.
 """
 
+import os
 from pathlib import Path
 
 from setuptools import setup
@@ -12,15 +13,19 @@ from torch.utils.cpp_extension import BuildExtension, CppExtension
 ROOT = Path(__file__).parent.resolve()
 SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "cpp_ext").rglob("*.cpp"))
 
+# `make` installs the package metadata with RUSTORCH_SKIP_EXT=1 and then builds the extension in
+# place with ninja (`setup.py build_ext --inplace`), so it is compiled once and incrementally.
+SKIP_EXT = os.environ.get("RUSTORCH_SKIP_EXT") == "1"
+
 setup(
-    ext_modules=[
+    ext_modules=[] if SKIP_EXT else [
         CppExtension(
             name="rustorch_device._C",
             sources=SOURCES,
             include_dirs=[str(ROOT / "cpp_ext")],
             # -fopenmp: at::parallel_for is inline (ATen/ParallelOpenMP.h); without the flag its
             # `#pragma omp parallel` is dropped and every kernel silently runs on one thread.
-            extra_compile_args=["-O3", "-std=c++20", "-fno-math-errno", "-fopenmp", "-Wall",
+            extra_compile_args=["-O3", "-g0", "-std=c++20", "-fno-math-errno", "-fopenmp", "-Wall",
                                 "-Wno-unused-parameter", "-Wno-interference-size"],
             extra_link_args=["-fopenmp"],
         )
