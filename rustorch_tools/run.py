@@ -158,7 +158,6 @@ class Run:
         self._flush_lock = threading.Lock()
         self._last_step: int | None = None
         self._summary: dict[str, int | float] = {}
-        self._summary_time = 0.0
         self._known_names: set[str] = set()
         self._row_head: dict[str, int] = {} if rank is None else {"rank": rank}
         self._encoder = jsonl.NumberRowEncoder(self._row_head)
@@ -634,6 +633,7 @@ def _reopen(
     if not live:
         doc.update(status="running", ended_at=None, error=None)
         doc.pop("ranks", None)  # a new session: ranks join afresh
+        doc.get("summary", {}).pop("step", None)  # it may restart below the old last step
     doc.setdefault("ranks", {})[_rank_key(rank)] = "running"
     doc.update(heartbeat_at=now, heartbeat_interval_s=heartbeat_interval_s)
     doc["config"] = doc["config"] or cfg

@@ -305,3 +305,30 @@ def test_device_telemetry(tmp_path):
     if stats is not None:
         assert values["device/ops/native_total"] == sum(v["native"] for v in stats.values())
         assert got[0]["device/ops/fallback_total"] == values["device/ops/fallback_total"]
+
+
+EXIT_SCRIPT = """
+import sys
+import rustorch_tools
+run = rustorch_tools.start_run(sys.argv[1], run_id=sys.argv[2])
+run.log_metrics({"a": 1.0}, step=0)
+if sys.argv[3] == "raise":
+    raise RuntimeError("uncaught")
+"""
+
+
+@pytest.mark.parametrize("how,status", [("exit", "finished"), ("raise", "failed")])
+def test_interpreter_exit_without_finish(tmp_path, how, status):
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", EXIT_SCRIPT, str(tmp_path), "r1", how],
+                          env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True, text=True)
+    assert proc.returncode == (0 if how == "exit" else 1), proc.stderr
+    doc = runs.read_run(tmp_path / "r1")
+    assert doc["status"] == status
+    if status == "failed":
+        assert doc["error"]["type"] == "RuntimeError"
+    assert rows(tmp_path / "r1")[0]["a"] == 1.0
