@@ -524,6 +524,14 @@ def _map_file(path: Path) -> mmap.mmap | bytearray:
         return mmap.mmap(fh.fileno(), size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
 
 
+def _looks_like_safetensors(buf: Any) -> bool:
+    # The header length's first byte can be 0x80 (a pickle's first byte): look at the JSON too.
+    if len(buf) < 9:
+        return False
+    (n,) = struct.unpack_from("<Q", buf)
+    return n <= len(buf) - 8 and buf[8:9] == b"{"
+
+
 def read_checkpoint_file(path: str | os.PathLike[str], map_location: Any = None) -> Checkpoint:
     """Load and verify one checkpoint file (format 1, or legacy format 0).
 
@@ -534,8 +542,8 @@ def read_checkpoint_file(path: str | os.PathLike[str], map_location: Any = None)
     if not path.is_file():
         raise CheckpointNotFoundError(f"no checkpoint file at {path}")
     buf = _map_file(path)
-    if buf[:4] == b"PK\x03\x04" or buf[:1] == b"\x80":
-        return _read_legacy(path, map_location)
+    if not _looks_like_safetensors(buf) and (buf[:4] == b"PK\x03\x04" or buf[:1] == b"\x80"):
+        return _read_legacy(path, map_location)  # a torch.save zip or a raw pickle
     if len(buf) < 8 + 32:
         raise CorruptCheckpointError(str(path), "file too short to be a checkpoint")
     (n,) = struct.unpack_from("<Q", buf)
