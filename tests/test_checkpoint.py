@@ -149,6 +149,7 @@ class Evil:
 MARKER = "/nonexistent"
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_malicious_pickle_is_refused(tmp_path, monkeypatch):
     marker = tmp_path / "pwned"
     monkeypatch.setitem(globals(), "MARKER", str(marker))
