@@ -46,6 +46,7 @@ def test_start_run_writes_the_documented_layout(tmp_path):
         ".lock", "artifacts", "checkpoints", "events.jsonl", "metrics.jsonl", "run.json"]
     doc = runs.read_run(d)
     assert doc["status"] == "finished" and doc["ended_at"] >= doc["started_at"]
+    assert "ranks" not in doc  # a single process has no ranks map
     assert doc["config"] == cfg and doc["params"] == {"batch_size": 64} and doc["seed"] == 3
     assert doc["tags"] == {"a": "", "team": "x"}
     assert doc["environment"]["pid"] > 0 and doc["environment"]["python"].startswith("3.")
@@ -253,9 +254,12 @@ def test_live_run_refuses_second_writer_without_rank(tmp_path):
     other = rustorch_tools.attach_run(tmp_path, run.run_id, rank=1)
     other.log_metrics({"a": 1}, step=0)
     other.finish()
-    assert runs.read_run(run.dir)["status"] == "running"  # rank 1 does not finish the run
+    doc = runs.read_run(run.dir)
+    assert doc["status"] == "running"  # rank 1 does not finish the run
+    assert doc["ranks"] == {"main": "running", "1": "finished"}
     run.finish()
-    assert runs.read_run(run.dir)["status"] == "finished"
+    doc = runs.read_run(run.dir)
+    assert doc["status"] == "finished" and doc["ranks"] == {"main": "finished", "1": "finished"}
     assert rows(run.dir)[0]["rank"] == 1
     with pytest.raises(RunNotFoundError):
         rustorch_tools.attach_run(tmp_path, "nope", rank=0)
