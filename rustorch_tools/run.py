@@ -636,7 +636,6 @@ def _reopen(
     if not live:
         doc.update(status="running", ended_at=None, error=None)
         doc.pop("ranks", None)  # a new session: ranks join afresh
-        doc.get("summary", {}).pop("step", None)  # it may restart below the old last step
     if rank is not None:
         if live and "ranks" not in doc:
             doc["ranks"] = {_rank_key(None): "running"}  # the process already writing it
