@@ -628,11 +628,11 @@ def _reopen(
             f"run {doc['run_id']} is live (heartbeat {age:.0f} s ago, pid "
             f"{doc.get('environment', {}).get('pid')}); pass rank= to log into it from another process"
         )
+    if cfg and doc["config"] and cfg != doc["config"]:
+        raise RunStateError(f"run {doc['run_id']} was created with another config; fork it instead")
     if doc["status"] == "running" and not live:
         runs.append_event(directory, "crashed", {"heartbeat_at": doc["heartbeat_at"], "found_at": now})
     previous = doc["status"]
-    if cfg and doc["config"] and cfg != doc["config"]:
-        raise RunStateError(f"run {doc['run_id']} was created with another config; fork it instead")
     if not live:
         doc.update(status="running", ended_at=None, error=None)
         doc.pop("ranks", None)  # a new session: ranks join afresh

@@ -239,8 +239,10 @@ def test_artifacts(tmp_path):
 
 
 def test_reopen_finished_run_resumes(tmp_path):
-    with rustorch_tools.start_run(root=tmp_path, name="r") as run:
+    with rustorch_tools.start_run(root=tmp_path, name="r", config={"lr": 1}) as run:
         run.log_metrics({"a": 1}, step=0)
+    with pytest.raises(RunStateError, match="another config"):
+        rustorch_tools.start_run(root=tmp_path, run_id=run.run_id, config={"other": 1})
     with rustorch_tools.start_run(root=tmp_path, run_id=run.run_id) as again:
         again.log_metrics({"a": 2}, step=1)
     assert [e["event"] for e in runs.iter_events(run.dir)] == ["created", "finished", "resumed", "finished"]
