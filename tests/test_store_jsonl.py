@@ -98,7 +98,7 @@ def test_roundtrip(row):
             assert got == value and type(got) is type(value)
 
 
-metric_names = st.text(min_size=1, max_size=20).filter(lambda k: not k.startswith("_") and k not in ("step", "time", "rank"))
+metric_names = st.text(min_size=1, max_size=20, alphabet=st.characters(codec="utf-8") | st.sampled_from("%sr{}")).filter(lambda k: not k.startswith("_") and k not in ("step", "time", "rank"))
 plain_numbers = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**70), 2**70))
 
 
@@ -111,3 +111,9 @@ def test_fast_number_encoder_matches_encode_row(metrics, step, when, rank):
     expect = jsonl.encode_row({"step": step, "time": when, **head, **metrics})
     assert fast.encode(step, when, metrics) == expect
     assert fast.encode(step, when, metrics) == expect  # cached prefixes
+
+
+def test_fast_encoder_with_format_characters_in_names():
+    fast = jsonl.NumberRowEncoder({"rank": 3})
+    metrics = {"a%s": 1.5, "100%": 2, 'x"y': 0.1, "ü": 1e300, "%r%%": -0.0}
+    assert fast.encode(1, 2.5, metrics) == jsonl.encode_row({"step": 1, "time": 2.5, "rank": 3, **metrics})
