@@ -17,10 +17,12 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -65,6 +67,8 @@ def trial(root: Path, rng: random.Random, max_delay_s: float) -> dict[str, objec
         os.close(read_fd)
         try:
             saver(root, keep, write_fd)
+        except BaseException:
+            traceback.print_exc()
         finally:
             os._exit(1)
     os.close(write_fd)
@@ -94,6 +98,14 @@ def main() -> None:
     parser.add_argument("--no-check", action="store_true", help="only crash; print the trials (tests check)")
     args = parser.parse_args()
     base = args.root or Path(tempfile.mkdtemp(prefix="ckpt-crash-"))
+    try:
+        report(args, base)
+    finally:
+        if args.root is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def report(args: argparse.Namespace, base: Path) -> None:
     start = time.perf_counter()
     results = run_trials(base, args.trials, args.seed, args.max_delay)
     if args.no_check:
@@ -115,7 +127,7 @@ def main() -> None:
         "wall_s": round(time.perf_counter() - start, 2), "failures": failures[:5],
     }))
     if failures:
-        sys.exit(1)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import operator
 import os
 import re
 import zlib
@@ -66,23 +65,23 @@ class NumberRowEncoder:
     """Fast encode_row for metric rows whose values are all finite `int`/`float`.
 
     Produces exactly the bytes encode_row would (same key text, `repr` of the numbers, which
-    is what the json module writes) but caches the encoded key prefixes per key tuple.
+    is what the json module writes) with one %-format per row, the format string cached per
+    tuple of metric names.
     """
 
     def __init__(self, head: dict[str, int] | None = None) -> None:
-        self._head = "".join(f",{json.dumps(k)}:{v!r}" for k, v in (head or {}).items())
-        self._prefixes: dict[tuple[str, ...], list[str]] = {}
+        head_text = "".join(f",{json.dumps(k)}:{v!r}" for k, v in (head or {}).items())
+        self._head = head_text.replace("%", "%%")
+        self._formats: dict[tuple[str, ...], str] = {}
 
     def encode(self, step: int, when: float, metrics: dict[str, int | float]) -> bytes:
         keys = tuple(metrics)
-        prefixes = self._prefixes.get(keys)
-        if prefixes is None:
-            prefixes = [f",{json.dumps(k, ensure_ascii=False)}:" for k in keys]
-            self._prefixes[keys] = prefixes
-        body = f'{{"step":{step!r},"time":{when!r}{self._head}' + "".join(
-            map(operator.concat, prefixes, map(repr, metrics.values()))
-        )
-        return frame_body(body.encode() + b"}")
+        fmt = self._formats.get(keys)
+        if fmt is None:
+            names = "".join("," + json.dumps(k, ensure_ascii=False).replace("%", "%%") + ":%r" for k in keys)
+            fmt = '{"step":%r,"time":%r' + self._head + names + "}"
+            self._formats[keys] = fmt
+        return frame_body((fmt % (step, when, *metrics.values())).encode())
 
 
 def frame_body(body: bytes) -> bytes:
