@@ -254,3 +254,41 @@ def test_jobs_from_environment(monkeypatch):
     assert index_mod.default_jobs() == 3
     monkeypatch.setenv("RUSTORCH_ANALYTICS_JOBS", "many")
     assert index_mod.default_jobs() == 1
+
+
+def test_legacy_v0_run_json_is_migrated_in_memory(tmp_path):
+    """A version-0 run.json (docs: `state`, `start_time`, `params` only) is read, not refused."""
+    import json
+
+    d = tmp_path / "old-run"
+    d.mkdir()
+    (d / layout.RUN_JSON).write_text(json.dumps({
+        "run_id": "old-run", "state": "FINISHED", "start_time": 1000.0, "end_time": 1600.0,
+        "params": {"lr": 0.1}, "tags": ["legacy"]}))
+    runs.append_rows(d / layout.METRICS, synthetic.training_rows(10))
+    before = (d / layout.RUN_JSON).read_bytes()
+    with open_index(tmp_path) as ix:
+        s = ix.summaries()[0]
+        assert (s.status, s.started_at, s.params, s.migrated_from) == ("finished", 1000.0,
+                                                                      {"lr": 0.1}, 0)
+        assert any("migrated" in p for p in s.problems)
+        assert s.metrics["loss"].count == 10
+    assert (d / layout.RUN_JSON).read_bytes() == before
+
+
+def test_index_command(root):
+    import json
+
+    from click.testing import CliRunner
+
+    from rustorch_tools.cli import cli
+
+    runner = CliRunner()
+    first = json.loads(runner.invoke(cli, ["index", str(root), "--json"]).stdout)
+    assert (first["scanned"], first["updated"], first["broken"]) == (6, 6, [])
+    again = runner.invoke(cli, ["index", str(root)])
+    assert again.exit_code == 0 and "6 run(s), 0 re-read" in again.stdout
+    rebuilt = json.loads(runner.invoke(cli, ["index", str(root), "--rebuild", "--jobs", "1",
+                                             "--json"]).stdout)
+    assert rebuilt["updated"] == 6
+    assert runner.invoke(cli, ["index", str(root / "nope")]).exit_code == 2
