@@ -292,3 +292,15 @@ def test_index_command(root):
                                              "--json"]).stdout)
     assert rebuilt["updated"] == 6
     assert runner.invoke(cli, ["index", str(root / "nope")]).exit_code == 2
+
+
+def test_synthetic_runs_and_the_index_pass_validate(root):
+    """The fixtures are real runs (governance finds nothing) and .index/ is no finding."""
+    from click.testing import CliRunner
+
+    from rustorch_tools.cli import cli
+
+    open_index(root).close()
+    res = CliRunner().invoke(cli, ["validate", str(root)])
+    assert res.exit_code == 0, res.output
+    assert "0 errors, 0 warnings" in res.output
