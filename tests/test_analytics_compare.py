@@ -132,3 +132,14 @@ def test_output_file(root, tmp_path):
     res = invoke("compare", "base", "fork", "--runs-dir", root, "--markdown", "-o", out)
     assert res.exit_code == 0 and res.stdout == ""
     assert "| fork | val_acc |" in out.read_text()
+
+
+def test_runs_inside_a_reserved_folder_leave_no_index_there(root):
+    import shutil
+
+    q = root / ".quarantine"
+    q.mkdir()
+    shutil.copytree(root / "fork", q / "fork")
+    res = invoke("compare", root / "base", q / "fork", "--json")
+    assert res.exit_code == 0, res.output
+    assert not (q / ".index").exists() and (root / ".index").exists()

@@ -132,19 +132,24 @@ def _rel(delta: float | None, base: float | None) -> float | None:
 class RunIndex:
     """Open (creating if needed) the index of one RUNS_DIR.
 
-    When `RUNS_DIR/.index` cannot be written, the index lives in memory for this process
-    (same answers, nothing cached between commands).
+    When `RUNS_DIR/.index` cannot be written (or `in_memory`), the index lives in memory for
+    this process (same answers, nothing cached between commands).
     """
 
     def __init__(self, runs_dir: str | os.PathLike[str], jobs: int | None = None,
-                 parallel_min: int = PARALLEL_MIN) -> None:
+                 parallel_min: int = PARALLEL_MIN, in_memory: bool = False) -> None:
         self.runs_dir = Path(runs_dir)
         self.jobs = default_jobs() if jobs is None else max(1, jobs)
         self.parallel_min = parallel_min
         if not self.runs_dir.is_dir():
             raise FileNotFoundError(f"runs directory not found: {self.runs_dir}")
         self.index_dir = self.runs_dir / layout.INDEX_DIR
-        self.in_memory = False
+        self.in_memory = in_memory or not self._index_dir_writable()
+        self.db_path = self.index_dir / DB_NAME
+        self._lock = None if self.in_memory else FileLock(str(self.index_dir / LOCK_NAME))
+        self.conn = self._open()
+
+    def _index_dir_writable(self) -> bool:
         try:
             self.index_dir.mkdir(exist_ok=True)
             probe = self.index_dir / f".probe-{os.getpid()}"
@@ -153,10 +158,8 @@ class RunIndex:
         except OSError as exc:
             print(f"warning: {self.index_dir} is not writable ({exc}); using an in-memory index",
                   file=sys.stderr)
-            self.in_memory = True
-        self.db_path = self.index_dir / DB_NAME
-        self._lock = None if self.in_memory else FileLock(str(self.index_dir / LOCK_NAME))
-        self.conn = self._open()
+            return False
+        return True
 
     # -- opening -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
