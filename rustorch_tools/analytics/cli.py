@@ -188,7 +188,16 @@ def graph_cmd(runs_dir: Path, fmt: str, descendants: str | None, no_config_edges
 def gate_cmd(run: str, baseline: str, runs_dir: Path | None, rule_texts: tuple[str, ...],
              rules_file: Path | None, as_json: bool, on_fail_exec: tuple[str, ...],
              on_fail_webhook: tuple[str, ...], hook_timeout: float) -> None:
-    """Check RUN against a baseline run; exit 1 when a rule is violated."""
+    """Check RUN against a baseline run; exit 1 when a rule is violated.
+
+    \b
+    RULE := [final|best|min|max|mean(]METRIC[)] OP THRESHOLD[%]
+    OP is >= <= > < ==; the left side is the change against the baseline:
+    relative in percent with %, absolute without. Examples:
+      "val_acc >= -0.5%"            final val_acc drops by at most 0.5 %
+      "mean(step_time_ms) <= +10%"  mean step time grows by at most 10 %
+      "best(loss) <= 0"             best loss no worse than the baseline's
+    """
     with _errors_as_exit2(), RunSource() as source:
         rules = [gates_mod.parse_rule(t) for t in rule_texts]
         if rules_file is not None:
@@ -254,21 +263,27 @@ def export_cmd(runs_dir: Path, fmt: str, metrics: str | None, device: bool, wide
 @click.argument("runs_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The HTML file to write.")
-@click.option("--metric", "metric_names", multiple=True, help="Metric to chart (repeatable; default: loss/acc-like).")
+@click.option("--metric", "metric_names", multiple=True, metavar="METRIC",
+              help="Metric to chart and tabulate (repeatable; default: loss/accuracy-like ones).")
 @click.option("--max-curves", type=click.IntRange(min=1), default=10, show_default=True,
               help="Runs drawn per chart (the most recent).")
 @click.option("--baseline", metavar="RUN", help="Compare (and gate) every run against RUN.")
 @click.option("--rule", "rule_texts", multiple=True, metavar="RULE", help="Gate rule (needs --baseline).")
-@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="TOML file with gate rules (needs --baseline).")
 @click.option("--drift-metric", metavar="METRIC", help="Metric of the drift view (default: an accuracy).")
 @click.option("--drift-threshold", type=float, help="Threshold line of the drift view.")
-@click.option("--drift-value", type=click.Choice(VALUE_KINDS), default="final", show_default=True)
-@click.option("--title", default="rustorch runs report", show_default=True)
+@click.option("--drift-value", type=click.Choice(VALUE_KINDS), default="final", show_default=True,
+              help="Which value of each run the drift view plots.")
+@click.option("--title", default="rustorch runs report", show_default=True, help="Page title.")
 def report_cmd(runs_dir: Path, output: Path, metric_names: tuple[str, ...], max_curves: int,
                baseline: str | None, rule_texts: tuple[str, ...], rules_file: Path | None,
                drift_metric: str | None, drift_threshold: float | None, drift_value: str,
                title: str) -> None:
-    """Write a self-contained HTML report: curves, comparison, gates, drift."""
+    """Write a self-contained HTML report: curves, comparison, gates, drift.
+
+    Exits 1 when gate rules are given and some run fails them.
+    """
     with _errors_as_exit2(), RunSource() as source:
         rules = [gates_mod.parse_rule(t) for t in rule_texts]
         if rules_file is not None:
