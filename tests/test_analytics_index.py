@@ -292,6 +292,11 @@ def test_index_command(root):
                                              "--json"]).stdout)
     assert rebuilt["updated"] == 6
     assert runner.invoke(cli, ["index", str(root / "nope")]).exit_code == 2
+    doc = json.loads(runner.invoke(cli, ["index", str(root), "--deltas", "--json"]).stdout)
+    assert {(d["run_id"], d["baseline_id"]) for d in doc["deltas"]} == {
+        ("fork", "base"), ("resume", "fork"), ("finetune", "base")}
+    text = runner.invoke(cli, ["index", str(root), "--deltas"]).stdout
+    assert "Δ% final" in text and text.count(" val_acc ") == 3
 
 
 def test_synthetic_runs_and_the_index_pass_validate(root):

@@ -27,6 +27,7 @@ from .jsonout import dumps
 from .report import ReportOptions, render_report
 from .runsource import RunLookupError, RunSource
 from .summary import VALUE_KINDS, BrokenRun
+from .tables import fmt_delta, fmt_pct, text_table
 
 
 class CommandError(click.ClickException):
@@ -49,7 +50,13 @@ def _errors_as_exit2() -> Iterator[None]:
 def _output(path: Path | None) -> Iterator[IO[str]]:
     """stdout, or a file replaced atomically once complete (no half-written output)."""
     if path is None:
-        yield sys.stdout
+        try:
+            yield sys.stdout
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, like other Unix tools.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         return
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=directory)
@@ -308,8 +315,10 @@ def report_cmd(runs_dir: Path, output: Path, metric_names: tuple[str, ...], max_
 @click.option("--rebuild", is_flag=True, help="Drop the cache and rebuild it from the files.")
 @click.option("--jobs", type=click.IntRange(min=1),
               help="Worker processes for big refreshes (default: $RUSTORCH_ANALYTICS_JOBS or the CPU count, max 8).")
+@click.option("--deltas", is_flag=True,
+              help="Also print each run's stored deltas against its own baseline (tag, else parent).")
 @click.option("--json", "as_json", is_flag=True)
-def index_cmd(runs_dir: Path, rebuild: bool, jobs: int | None, as_json: bool) -> None:
+def index_cmd(runs_dir: Path, rebuild: bool, jobs: int | None, deltas: bool, as_json: bool) -> None:
     """Refresh (or rebuild) the analytics index under RUNS_DIR/.index/."""
     with _errors_as_exit2():
         if not runs_dir.is_dir():
@@ -319,13 +328,22 @@ def index_cmd(runs_dir: Path, rebuild: bool, jobs: int | None, as_json: bool) ->
                 ix.rebuild()
             stats = ix.refresh()
             broken = ix.broken()
+            stored = ix.deltas() if deltas else []
     doc = {**stats.to_json(), "broken": [b.to_json() for b in broken]}
+    if deltas:
+        doc["deltas"] = stored
     if as_json:
         click.echo(dumps(doc))
-    else:
-        click.echo(f"{stats.scanned} run(s), {stats.updated} re-read, {stats.removed} removed, "
-                   f"{len(broken)} unreadable, {stats.seconds:.3f} s")
-        _warn_broken(broken)
+        return
+    click.echo(f"{stats.scanned} run(s), {stats.updated} re-read, {stats.removed} removed, "
+               f"{len(broken)} unreadable, {stats.seconds:.3f} s")
+    if deltas:
+        rows = [[d["run_id"], d["baseline_id"], d["metric"], fmt_delta(d["final_abs"]),
+                 fmt_pct(d["final_rel"]), fmt_delta(d["best_abs"]), fmt_pct(d["best_rel"])]
+                for d in stored]
+        click.echo(text_table(["run", "baseline", "metric", "Δ final", "Δ% final", "Δ best",
+                               "Δ% best"], rows) if rows else "(no run has a baseline)")
+    _warn_broken(broken)
 
 
 COMMANDS: list[click.Command] = [compare_cmd, graph_cmd, gate_cmd, export_cmd, report_cmd, index_cmd]
