@@ -143,3 +143,20 @@ def test_runs_inside_a_reserved_folder_leave_no_index_there(root):
     res = invoke("compare", root / "base", q / "fork", "--json")
     assert res.exit_code == 0, res.output
     assert not (q / ".index").exists() and (root / ".index").exists()
+
+
+def test_curve_sampling_keeps_matching_steps():
+    import numpy as np
+
+    from rustorch_tools.analytics.summary import SERIES_POINTS, _grid_sample
+
+    def sample(steps):
+        s = np.asarray(steps, dtype=np.int64)
+        return _grid_sample(s, s.astype(float), SERIES_POINTS)[0]
+
+    a, b = sample(range(1000)), sample(range(600))
+    assert len(a) <= SERIES_POINTS + 1 and a[0] == 0 and a[-1] == 999
+    assert len(np.intersect1d(a, b)) >= len(b) - 1  # b's grid (minus its last step) is in a's
+    sparse = sample(range(0, 1_000_000_000, 1_000_000))
+    assert SERIES_POINTS // 4 <= len(sparse) <= SERIES_POINTS and sparse[-1] == 999_000_000
+    assert list(sample([0, 5, 9])) == [0, 5, 9]

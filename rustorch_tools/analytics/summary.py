@@ -313,7 +313,8 @@ def _grid_sample(steps: np.ndarray, vals: np.ndarray, points: int) -> tuple[np.n
         stride *= 2
     keep = (steps % stride) == 0
     keep[-1] = True
-    if int(keep.sum()) > 2 * points:  # irregular steps: fall back to evenly spaced rows
+    kept = int(keep.sum())
+    if not points // 4 <= kept <= 2 * points:  # irregular steps: evenly spaced rows instead
         idx = np.unique(np.linspace(0, steps.size - 1, points).astype(np.int64))
         return steps[idx], vals[idx]
     return steps[keep], vals[keep]
