@@ -309,3 +309,10 @@ def test_synthetic_runs_and_the_index_pass_validate(root):
     res = CliRunner().invoke(cli, ["validate", str(root)])
     assert res.exit_code == 0, res.output
     assert "0 errors, 0 warnings" in res.output
+
+
+def test_only_damage_sets_the_database_aside():
+    assert index_mod._is_damage(sqlite3.DatabaseError("file is not a database"))
+    assert index_mod._is_damage(sqlite3.OperationalError("no such table: runs"))
+    assert not index_mod._is_damage(sqlite3.OperationalError("database is locked"))
+    assert not index_mod._is_damage(sqlite3.OperationalError("attempt to write a readonly database"))

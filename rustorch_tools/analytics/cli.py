@@ -8,6 +8,7 @@ stop a command unless the command names that run.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from . import compare as compare_mod
 from . import export as export_mod
 from . import gates as gates_mod
 from . import hooks, lineage
-from .index import RunIndex
+from .index import IndexLockTimeout, RunIndex
 from .jsonout import dumps
 from .report import ReportOptions, render_report
 from .runsource import RunLookupError, RunSource
@@ -41,6 +42,10 @@ def _errors_as_exit2() -> Iterator[None]:
     try:
         yield
     except (RunLookupError, gates_mod.RuleError, RustorchToolsError) as exc:
+        raise CommandError(str(exc)) from exc
+    except sqlite3.Error as exc:
+        raise CommandError(f"analytics index: {exc} (the cache RUNS_DIR/.index can be deleted)") from exc
+    except IndexLockTimeout as exc:
         raise CommandError(str(exc)) from exc
     except OSError as exc:
         raise CommandError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from exc

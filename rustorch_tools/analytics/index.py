@@ -89,6 +89,10 @@ CREATE INDEX runs_by_baseline ON runs (baseline_id);
 """
 
 
+class IndexLockTimeout(RuntimeError):
+    """Another process held the index lock for longer than LOCK_TIMEOUT_S."""
+
+
 @dataclass
 class RefreshStats:
     """What one refresh did."""
@@ -119,6 +123,13 @@ def _sig(run_dir: Path) -> str:
 def _real(x: float) -> float | None:
     """SQLite turns NaN into NULL anyway; say so explicitly."""
     return None if x is None or math.isnan(x) else x
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """A damaged or foreign database file (rebuild it), not a busy or read-only one (report it)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return "no such table" in str(exc) or "no such column" in str(exc)
+    return True
 
 
 def _rel(delta: float | None, base: float | None) -> float | None:
@@ -173,6 +184,7 @@ class RunIndex:
 
     def _open(self) -> sqlite3.Connection:
         with self._locked():
+            conn = None
             try:
                 conn = self._connect()
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -180,7 +192,9 @@ class RunIndex:
                     self._create(conn)
                 return conn
             except sqlite3.DatabaseError as exc:
-                if self.in_memory:
+                if conn is not None:
+                    conn.close()
+                if self.in_memory or not _is_damage(exc):
                     raise
                 self._set_aside(exc)
                 conn = self._connect()
@@ -214,7 +228,7 @@ class RunIndex:
         try:
             self._lock.acquire(timeout=LOCK_TIMEOUT_S)
         except Timeout as exc:
-            raise RuntimeError(f"index lock {self._lock.lock_file} held for over "
+            raise IndexLockTimeout(f"index lock {self._lock.lock_file} held for over "
                                f"{LOCK_TIMEOUT_S:.0f} s by another process") from exc
         try:
             yield
@@ -244,7 +258,7 @@ class RunIndex:
             try:
                 self._refresh(stats)
             except sqlite3.DatabaseError as exc:
-                if self.in_memory:
+                if self.in_memory or not _is_damage(exc):
                     raise
                 self.conn.close()
                 self._set_aside(exc)
