@@ -108,6 +108,7 @@ def test_compare_reports_broken_runs_without_failing(root):
     ["compare", "../x", "fork", "--runs-dir", "{root}"],
     ["compare", "base", "fork", "--runs-dir", "{root}", "--json", "--markdown"],
     ["compare", "--baseline", "ghost", "{root}"], ["compare", "--baseline", "base", "{root}/nope"],
+    ["compare", "base", "fork", "--runs-dir", "{root}", "--metrics", "nothing*"],
 ])
 def test_compare_usage_errors_exit_2(root, args):
     res = invoke(*[a.format(root=root) for a in args])

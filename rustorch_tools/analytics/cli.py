@@ -133,6 +133,8 @@ def compare_cmd(runs: tuple[str, ...], baseline: str | None, runs_dir: Path | No
             summaries = [source.get(arg, runs_dir) for arg in runs]
             ref, others, broken = summaries[0], summaries[1:], []
         names = _selected(metrics, [ref, *others])
+        if names == []:
+            raise CommandError(f"no metric of these runs matches {metrics!r}")
         for r in [ref, *others]:
             source.index(Path(r.path).parent).load_series([r], names)
         doc = compare_mod.compare(ref, others, names)
