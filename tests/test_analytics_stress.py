@@ -130,7 +130,8 @@ def _corrupt(run_dir: Path, rng: random.Random, kind: str, outside: Path) -> Non
             from rustorch_tools.store import jsonl
 
             for row in ({"step": -1, "loss": 1}, {"step": "x", "loss": 1}, {"step": 2, "loss": True},
-                        {"step": 3, "loss": "nan"}, {"step": 4, "loss": [1]}, {"time": 1}):
+                        {"step": 3, "loss": "nan"}, {"step": 4, "loss": [1]}, {"time": 1},
+                        {"step": 5, "loss": 10**400, "val_acc": -(10**400)}, {"step": 2**70, "loss": 1}):
                 fh.write(jsonl.encode_row(row))
     elif kind == "newer_schema":
         doc = json.loads(rj.read_text())

@@ -35,7 +35,7 @@ from .summary import BrokenRun, RunSummary, summarize_run
 DB_NAME = "analytics.sqlite"
 LOCK_NAME = "analytics.lock"
 # Bump when the tables or the summary rules change: older files are rebuilt.
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 LOCK_TIMEOUT_S = 600.0
 # Re-reading fewer runs than this stays in-process: starting workers costs more.
 PARALLEL_MIN = 64
