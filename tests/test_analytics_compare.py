@@ -108,6 +108,7 @@ def test_compare_reports_broken_runs_without_failing(root):
     ["compare", "../x", "fork", "--runs-dir", "{root}"],
     ["compare", "base", "fork", "--runs-dir", "{root}", "--json", "--markdown"],
     ["compare", "--baseline", "ghost", "{root}"], ["compare", "--baseline", "base", "{root}/nope"],
+    ["compare", "base", "fork", "--runs-dir", "{root}", "--metrics", "nothing*"],
 ])
 def test_compare_usage_errors_exit_2(root, args):
     res = invoke(*[a.format(root=root) for a in args])
@@ -132,3 +133,31 @@ def test_output_file(root, tmp_path):
     res = invoke("compare", "base", "fork", "--runs-dir", root, "--markdown", "-o", out)
     assert res.exit_code == 0 and res.stdout == ""
     assert "| fork | val_acc |" in out.read_text()
+
+
+def test_runs_inside_a_reserved_folder_leave_no_index_there(root):
+    import shutil
+
+    q = root / ".quarantine"
+    q.mkdir()
+    shutil.copytree(root / "fork", q / "fork")
+    res = invoke("compare", root / "base", q / "fork", "--json")
+    assert res.exit_code == 0, res.output
+    assert not (q / ".index").exists() and (root / ".index").exists()
+
+
+def test_curve_sampling_keeps_matching_steps():
+    import numpy as np
+
+    from rustorch_tools.analytics.summary import SERIES_POINTS, _grid_sample
+
+    def sample(steps):
+        s = np.asarray(steps, dtype=np.int64)
+        return _grid_sample(s, s.astype(float), SERIES_POINTS)[0]
+
+    a, b = sample(range(1000)), sample(range(600))
+    assert len(a) <= SERIES_POINTS + 1 and a[0] == 0 and a[-1] == 999
+    assert len(np.intersect1d(a, b)) >= len(b) - 1  # b's grid (minus its last step) is in a's
+    sparse = sample(range(0, 1_000_000_000, 1_000_000))
+    assert SERIES_POINTS // 4 <= len(sparse) <= SERIES_POINTS and sparse[-1] == 999_000_000
+    assert list(sample([0, 5, 9])) == [0, 5, 9]

@@ -8,6 +8,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rustorch_tools.analytics import synthetic
 from rustorch_tools.analytics.gates import RuleError, load_rules_file, parse_rule
@@ -27,7 +29,7 @@ def test_parse_rule_forms():
     assert r.metric == "val loss" and r.threshold == -0.001
 
 
-@pytest.mark.parametrize("bad", ["", "val_acc", "val_acc >= ", "val_acc => 1", "median(x) > 1",
+@pytest.mark.parametrize("bad", ["", "val_acc", "val_acc >= ", "val_acc => 1", "median(x) > 1", "x > 1e999",
                                  "x >= 1%%", "x >= abc", ">= 1", "x ~ 1"])
 def test_parse_rule_rejects_with_grammar(bad):
     with pytest.raises(RuleError) as info:
@@ -201,3 +203,13 @@ def test_webhook_posts_json_payload(pair, webhook_server):
                "--on-fail-webhook", url, "--json")
     assert res.exit_code == 1
     assert json.loads(res.stdout)["hooks"][0]["error"].startswith("HTTP 500")
+
+
+@given(st.text(max_size=40))
+def test_parse_rule_never_raises_anything_but_rule_error(text):
+    try:
+        rule = parse_rule(text)
+    except RuleError:
+        return
+    assert rule.op in (">=", "<=", ">", "<", "==") and math.isfinite(rule.threshold)
+    assert rule.metric and rule.metric == rule.metric.strip()

@@ -254,3 +254,65 @@ def test_jobs_from_environment(monkeypatch):
     assert index_mod.default_jobs() == 3
     monkeypatch.setenv("RUSTORCH_ANALYTICS_JOBS", "many")
     assert index_mod.default_jobs() == 1
+
+
+def test_legacy_v0_run_json_is_migrated_in_memory(tmp_path):
+    """A version-0 run.json (docs: `state`, `start_time`, `params` only) is read, not refused."""
+    import json
+
+    d = tmp_path / "old-run"
+    d.mkdir()
+    (d / layout.RUN_JSON).write_text(json.dumps({
+        "run_id": "old-run", "state": "FINISHED", "start_time": 1000.0, "end_time": 1600.0,
+        "params": {"lr": 0.1}, "tags": ["legacy"]}))
+    runs.append_rows(d / layout.METRICS, synthetic.training_rows(10))
+    before = (d / layout.RUN_JSON).read_bytes()
+    with open_index(tmp_path) as ix:
+        s = ix.summaries()[0]
+        assert (s.status, s.started_at, s.params, s.migrated_from) == ("finished", 1000.0,
+                                                                      {"lr": 0.1}, 0)
+        assert any("migrated" in p for p in s.problems)
+        assert s.metrics["loss"].count == 10
+    assert (d / layout.RUN_JSON).read_bytes() == before
+
+
+def test_index_command(root):
+    import json
+
+    from click.testing import CliRunner
+
+    from rustorch_tools.cli import cli
+
+    runner = CliRunner()
+    first = json.loads(runner.invoke(cli, ["index", str(root), "--json"]).stdout)
+    assert (first["scanned"], first["updated"], first["broken"]) == (6, 6, [])
+    again = runner.invoke(cli, ["index", str(root)])
+    assert again.exit_code == 0 and "6 run(s), 0 re-read" in again.stdout
+    rebuilt = json.loads(runner.invoke(cli, ["index", str(root), "--rebuild", "--jobs", "1",
+                                             "--json"]).stdout)
+    assert rebuilt["updated"] == 6
+    assert runner.invoke(cli, ["index", str(root / "nope")]).exit_code == 2
+    doc = json.loads(runner.invoke(cli, ["index", str(root), "--deltas", "--json"]).stdout)
+    assert {(d["run_id"], d["baseline_id"]) for d in doc["deltas"]} == {
+        ("fork", "base"), ("resume", "fork"), ("finetune", "base")}
+    text = runner.invoke(cli, ["index", str(root), "--deltas"]).stdout
+    assert "Δ% final" in text and text.count(" val_acc ") == 3
+
+
+def test_synthetic_runs_and_the_index_pass_validate(root):
+    """The fixtures are real runs (governance finds nothing) and .index/ is no finding."""
+    from click.testing import CliRunner
+
+    from rustorch_tools.cli import cli
+
+    open_index(root).close()
+    res = CliRunner().invoke(cli, ["validate", str(root)])
+    assert res.exit_code == 0, res.output
+    assert "0 errors, 0 warnings" in res.output
+
+
+def test_only_damage_sets_the_database_aside():
+    assert index_mod._is_damage(sqlite3.DatabaseError("file is not a database"))
+    assert index_mod._is_damage(sqlite3.OperationalError("no such table: runs"))
+    assert not index_mod._is_damage(sqlite3.OperationalError("database is locked"))
+    assert not index_mod._is_damage(sqlite3.OperationalError("attempt to write a readonly database"))

@@ -88,3 +88,25 @@ def test_hostile_names_are_escaped_in_dot(tmp_path):
     dot = invoke("graph", tmp_path).stdout
     assert 'evil\\"} digraph x {\\\\' in dot
     assert dot.count("digraph") == 2 and dot.rstrip().endswith("}")
+
+
+def test_lineage_and_compare_of_runs_logged_with_the_api(tmp_path):
+    """End to end: runs created by rustorch_tools.start_run, parent links included."""
+    import rustorch_tools
+
+    def train(name, config, **kw):
+        with rustorch_tools.start_run(root=tmp_path, name=name, config=config, seed=1, **kw) as run:
+            for i in range(20):
+                run.log_metrics({"loss": config["lr"] / (i + 1), "val_acc": 0.5 + i / 100}, step=i)
+        return run.run_id
+
+    base = train("base", {"lr": 0.1, "opt": {"name": "sgd"}})
+    child = train("ft", {"lr": 0.01, "opt": {"name": "sgd"}}, parent=base, relation="finetune")
+    g = json.loads(invoke("graph", tmp_path, "--format", "json").stdout)
+    edge = next(e for e in g["edges"] if e["kind"] == "parent")
+    assert (edge["from"], edge["to"], edge["relation"]) == (base, child, "finetune")
+    assert edge["config_delta"] == [{"key": "config.lr", "change": "changed", "a": 0.1, "b": 0.01}]
+    res = invoke("compare", base, child, "--runs-dir", tmp_path, "--json")
+    loss = {m["metric"]: m for m in json.loads(res.stdout)["comparisons"][0]["metrics"]}["loss"]
+    assert loss["final"]["rel"] == pytest.approx(-0.9)
+    assert loss["at_steps"]["common_steps"] == 20

@@ -93,6 +93,9 @@ def test_report_usage_errors(root, tmp_path):
     assert make_report(root, tmp_path, "--rule", "loss <= 0")[0].exit_code == 2  # no baseline
     assert make_report(root, tmp_path, "--baseline", "ghost")[0].exit_code == 2
     assert make_report(tmp_path / "nope", tmp_path)[0].exit_code == 2
+    res = make_report(root, tmp_path, "--metric", "los")
+    assert res[0].exit_code == 2 and "not logged by any run: los" in res[0].output
+    assert make_report(root, tmp_path, "--drift-metric", "acc")[0].exit_code == 2
 
 
 def _browser() -> str | None:

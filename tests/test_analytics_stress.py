@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rustorch_tools.analytics import synthetic
 from rustorch_tools.cli import cli
@@ -130,7 +132,8 @@ def _corrupt(run_dir: Path, rng: random.Random, kind: str, outside: Path) -> Non
             from rustorch_tools.store import jsonl
 
             for row in ({"step": -1, "loss": 1}, {"step": "x", "loss": 1}, {"step": 2, "loss": True},
-                        {"step": 3, "loss": "nan"}, {"step": 4, "loss": [1]}, {"time": 1}):
+                        {"step": 3, "loss": "nan"}, {"step": 4, "loss": [1]}, {"time": 1},
+                        {"step": 5, "loss": 10**400, "val_acc": -(10**400)}, {"step": 2**70, "loss": 1}):
                 fh.write(jsonl.encode_row(row))
     elif kind == "newer_schema":
         doc = json.loads(rj.read_text())
@@ -179,3 +182,31 @@ def test_randomly_corrupted_runs_never_crash_a_command(root, tmp_path, seed):
     # Nothing under RUNS_DIR was modified (the index lives in .index/ only).
     after = {p: p.read_bytes() for p in root.rglob("*") if p.is_file() and ".index" not in p.parts}
     assert after == before
+
+
+_values = st.one_of(st.integers(min_value=-(10**30), max_value=10**30), st.floats(), st.booleans(),
+                    st.none(), st.text(max_size=5), st.lists(st.integers(), max_size=2))
+_rows = st.lists(st.dictionaries(
+    st.one_of(st.sampled_from(["step", "time", "rank", "loss", "acc", "_x"]), st.text(min_size=1, max_size=6)),
+    _values, min_size=1, max_size=5), max_size=12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=_rows)
+def test_any_logged_rows_summarize_without_error(tmp_path_factory, rows):
+    from rustorch_tools.analytics.compare import compare
+    from rustorch_tools.analytics.summary import RunSummary, summarize_run
+    from rustorch_tools.store import jsonl
+
+    root = tmp_path_factory.mktemp("fuzz")
+    d = synthetic.write_run(root, synthetic.run_doc("r"), [])
+    with open(d / layout.METRICS, "ab") as fh:
+        for row in rows:
+            if "_crc" not in row:
+                fh.write(jsonl.encode_row(row))
+    s = summarize_run(d)
+    assert isinstance(s, RunSummary)
+    assert s.rows + s.corrupt_lines == len([r for r in rows if "_crc" not in r])
+    for m in s.metrics.values():
+        assert m.count >= 1 and m.steps.size == m.values.size
+    json.dumps(compare(s, [s])["comparisons"][0]["metrics"], default=str)

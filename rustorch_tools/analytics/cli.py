@@ -8,6 +8,7 @@ stop a command unless the command names that run.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -22,11 +23,12 @@ from . import compare as compare_mod
 from . import export as export_mod
 from . import gates as gates_mod
 from . import hooks, lineage
-from .index import RunIndex
+from .index import IndexLockTimeout, RunIndex
 from .jsonout import dumps
 from .report import ReportOptions, render_report
 from .runsource import RunLookupError, RunSource
 from .summary import VALUE_KINDS, BrokenRun
+from .tables import fmt_delta, fmt_pct, text_table
 
 
 class CommandError(click.ClickException):
@@ -41,6 +43,10 @@ def _errors_as_exit2() -> Iterator[None]:
         yield
     except (RunLookupError, gates_mod.RuleError, RustorchToolsError) as exc:
         raise CommandError(str(exc)) from exc
+    except sqlite3.Error as exc:
+        raise CommandError(f"analytics index: {exc} (the cache RUNS_DIR/.index can be deleted)") from exc
+    except IndexLockTimeout as exc:
+        raise CommandError(str(exc)) from exc
     except OSError as exc:
         raise CommandError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from exc
 
@@ -49,7 +55,13 @@ def _errors_as_exit2() -> Iterator[None]:
 def _output(path: Path | None) -> Iterator[IO[str]]:
     """stdout, or a file replaced atomically once complete (no half-written output)."""
     if path is None:
-        yield sys.stdout
+        try:
+            yield sys.stdout
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, like other Unix tools.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         return
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=directory)
@@ -121,6 +133,8 @@ def compare_cmd(runs: tuple[str, ...], baseline: str | None, runs_dir: Path | No
             summaries = [source.get(arg, runs_dir) for arg in runs]
             ref, others, broken = summaries[0], summaries[1:], []
         names = _selected(metrics, [ref, *others])
+        if names == []:
+            raise CommandError(f"no metric of these runs matches {metrics!r}")
         for r in [ref, *others]:
             source.index(Path(r.path).parent).load_series([r], names)
         doc = compare_mod.compare(ref, others, names)
@@ -188,7 +202,16 @@ def graph_cmd(runs_dir: Path, fmt: str, descendants: str | None, no_config_edges
 def gate_cmd(run: str, baseline: str, runs_dir: Path | None, rule_texts: tuple[str, ...],
              rules_file: Path | None, as_json: bool, on_fail_exec: tuple[str, ...],
              on_fail_webhook: tuple[str, ...], hook_timeout: float) -> None:
-    """Check RUN against a baseline run; exit 1 when a rule is violated."""
+    """Check RUN against a baseline run; exit 1 when a rule is violated.
+
+    \b
+    RULE := [final|best|min|max|mean(]METRIC[)] OP THRESHOLD[%]
+    OP is >= <= > < ==; the left side is the change against the baseline:
+    relative in percent with %, absolute without. Examples:
+      "val_acc >= -0.5%"            final val_acc drops by at most 0.5 %
+      "mean(step_time_ms) <= +10%"  mean step time grows by at most 10 %
+      "best(loss) <= 0"             best loss no worse than the baseline's
+    """
     with _errors_as_exit2(), RunSource() as source:
         rules = [gates_mod.parse_rule(t) for t in rule_texts]
         if rules_file is not None:
@@ -254,21 +277,27 @@ def export_cmd(runs_dir: Path, fmt: str, metrics: str | None, device: bool, wide
 @click.argument("runs_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="The HTML file to write.")
-@click.option("--metric", "metric_names", multiple=True, help="Metric to chart (repeatable; default: loss/acc-like).")
+@click.option("--metric", "metric_names", multiple=True, metavar="METRIC",
+              help="Metric to chart and tabulate (repeatable; default: loss/accuracy-like ones).")
 @click.option("--max-curves", type=click.IntRange(min=1), default=10, show_default=True,
               help="Runs drawn per chart (the most recent).")
 @click.option("--baseline", metavar="RUN", help="Compare (and gate) every run against RUN.")
 @click.option("--rule", "rule_texts", multiple=True, metavar="RULE", help="Gate rule (needs --baseline).")
-@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="TOML file with gate rules (needs --baseline).")
 @click.option("--drift-metric", metavar="METRIC", help="Metric of the drift view (default: an accuracy).")
 @click.option("--drift-threshold", type=float, help="Threshold line of the drift view.")
-@click.option("--drift-value", type=click.Choice(VALUE_KINDS), default="final", show_default=True)
-@click.option("--title", default="rustorch runs report", show_default=True)
+@click.option("--drift-value", type=click.Choice(VALUE_KINDS), default="final", show_default=True,
+              help="Which value of each run the drift view plots.")
+@click.option("--title", default="rustorch runs report", show_default=True, help="Page title.")
 def report_cmd(runs_dir: Path, output: Path, metric_names: tuple[str, ...], max_curves: int,
                baseline: str | None, rule_texts: tuple[str, ...], rules_file: Path | None,
                drift_metric: str | None, drift_threshold: float | None, drift_value: str,
                title: str) -> None:
-    """Write a self-contained HTML report: curves, comparison, gates, drift."""
+    """Write a self-contained HTML report: curves, comparison, gates, drift.
+
+    Exits 1 when gate rules are given and some run fails them.
+    """
     with _errors_as_exit2(), RunSource() as source:
         rules = [gates_mod.parse_rule(t) for t in rule_texts]
         if rules_file is not None:
@@ -293,8 +322,10 @@ def report_cmd(runs_dir: Path, output: Path, metric_names: tuple[str, ...], max_
 @click.option("--rebuild", is_flag=True, help="Drop the cache and rebuild it from the files.")
 @click.option("--jobs", type=click.IntRange(min=1),
               help="Worker processes for big refreshes (default: $RUSTORCH_ANALYTICS_JOBS or the CPU count, max 8).")
+@click.option("--deltas", is_flag=True,
+              help="Also print each run's stored deltas against its own baseline (tag, else parent).")
 @click.option("--json", "as_json", is_flag=True)
-def index_cmd(runs_dir: Path, rebuild: bool, jobs: int | None, as_json: bool) -> None:
+def index_cmd(runs_dir: Path, rebuild: bool, jobs: int | None, deltas: bool, as_json: bool) -> None:
     """Refresh (or rebuild) the analytics index under RUNS_DIR/.index/."""
     with _errors_as_exit2():
         if not runs_dir.is_dir():
@@ -304,13 +335,22 @@ def index_cmd(runs_dir: Path, rebuild: bool, jobs: int | None, as_json: bool) ->
                 ix.rebuild()
             stats = ix.refresh()
             broken = ix.broken()
+            stored = ix.deltas() if deltas else []
     doc = {**stats.to_json(), "broken": [b.to_json() for b in broken]}
+    if deltas:
+        doc["deltas"] = stored
     if as_json:
         click.echo(dumps(doc))
-    else:
-        click.echo(f"{stats.scanned} run(s), {stats.updated} re-read, {stats.removed} removed, "
-                   f"{len(broken)} unreadable, {stats.seconds:.3f} s")
-        _warn_broken(broken)
+        return
+    click.echo(f"{stats.scanned} run(s), {stats.updated} re-read, {stats.removed} removed, "
+               f"{len(broken)} unreadable, {stats.seconds:.3f} s")
+    if deltas:
+        rows = [[d["run_id"], d["baseline_id"], d["metric"], fmt_delta(d["final_abs"]),
+                 fmt_pct(d["final_rel"]), fmt_delta(d["best_abs"]), fmt_pct(d["best_rel"])]
+                for d in stored]
+        click.echo(text_table(["run", "baseline", "metric", "Δ final", "Δ% final", "Δ best",
+                               "Δ% best"], rows) if rows else "(no run has a baseline)")
+    _warn_broken(broken)
 
 
 COMMANDS: list[click.Command] = [compare_cmd, graph_cmd, gate_cmd, export_cmd, report_cmd, index_cmd]

@@ -72,6 +72,8 @@ def parse_rule(text: str) -> Rule:
         raise RuleError(f"unknown value kind {m.group('kind')!r} in rule {text!r}; "
                         f"expected one of {', '.join(KINDS)}")
     threshold = float(m.group("thr"))
+    if not math.isfinite(threshold):
+        raise RuleError(f"threshold of rule {text!r} is not a finite number; {GRAMMAR_HINT}")
     return Rule(metric=m.group("m1") or m.group("m2"), kind=kind, op=m.group("op"),
                 threshold=threshold, relative=m.group("pct") is not None, text=text.strip())
 

@@ -35,7 +35,7 @@ from .summary import BrokenRun, RunSummary, summarize_run
 DB_NAME = "analytics.sqlite"
 LOCK_NAME = "analytics.lock"
 # Bump when the tables or the summary rules change: older files are rebuilt.
-INDEX_VERSION = 3
+INDEX_VERSION = 5
 LOCK_TIMEOUT_S = 600.0
 # Re-reading fewer runs than this stays in-process: starting workers costs more.
 PARALLEL_MIN = 64
@@ -89,6 +89,10 @@ CREATE INDEX runs_by_baseline ON runs (baseline_id);
 """
 
 
+class IndexLockTimeout(RuntimeError):
+    """Another process held the index lock for longer than LOCK_TIMEOUT_S."""
+
+
 @dataclass
 class RefreshStats:
     """What one refresh did."""
@@ -121,6 +125,13 @@ def _real(x: float) -> float | None:
     return None if x is None or math.isnan(x) else x
 
 
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """A damaged or foreign database file (rebuild it), not a busy or read-only one (report it)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return "no such table" in str(exc) or "no such column" in str(exc)
+    return True
+
+
 def _rel(delta: float | None, base: float | None) -> float | None:
     if delta is None or base is None:
         return None
@@ -132,19 +143,24 @@ def _rel(delta: float | None, base: float | None) -> float | None:
 class RunIndex:
     """Open (creating if needed) the index of one RUNS_DIR.
 
-    When `RUNS_DIR/.index` cannot be written, the index lives in memory for this process
-    (same answers, nothing cached between commands).
+    When `RUNS_DIR/.index` cannot be written (or `in_memory`), the index lives in memory for
+    this process (same answers, nothing cached between commands).
     """
 
     def __init__(self, runs_dir: str | os.PathLike[str], jobs: int | None = None,
-                 parallel_min: int = PARALLEL_MIN) -> None:
+                 parallel_min: int = PARALLEL_MIN, in_memory: bool = False) -> None:
         self.runs_dir = Path(runs_dir)
         self.jobs = default_jobs() if jobs is None else max(1, jobs)
         self.parallel_min = parallel_min
         if not self.runs_dir.is_dir():
             raise FileNotFoundError(f"runs directory not found: {self.runs_dir}")
         self.index_dir = self.runs_dir / layout.INDEX_DIR
-        self.in_memory = False
+        self.in_memory = in_memory or not self._index_dir_writable()
+        self.db_path = self.index_dir / DB_NAME
+        self._lock = None if self.in_memory else FileLock(str(self.index_dir / LOCK_NAME))
+        self.conn = self._open()
+
+    def _index_dir_writable(self) -> bool:
         try:
             self.index_dir.mkdir(exist_ok=True)
             probe = self.index_dir / f".probe-{os.getpid()}"
@@ -153,10 +169,8 @@ class RunIndex:
         except OSError as exc:
             print(f"warning: {self.index_dir} is not writable ({exc}); using an in-memory index",
                   file=sys.stderr)
-            self.in_memory = True
-        self.db_path = self.index_dir / DB_NAME
-        self._lock = None if self.in_memory else FileLock(str(self.index_dir / LOCK_NAME))
-        self.conn = self._open()
+            return False
+        return True
 
     # -- opening -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -170,6 +184,7 @@ class RunIndex:
 
     def _open(self) -> sqlite3.Connection:
         with self._locked():
+            conn = None
             try:
                 conn = self._connect()
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -177,7 +192,9 @@ class RunIndex:
                     self._create(conn)
                 return conn
             except sqlite3.DatabaseError as exc:
-                if self.in_memory:
+                if conn is not None:
+                    conn.close()
+                if self.in_memory or not _is_damage(exc):
                     raise
                 self._set_aside(exc)
                 conn = self._connect()
@@ -211,7 +228,7 @@ class RunIndex:
         try:
             self._lock.acquire(timeout=LOCK_TIMEOUT_S)
         except Timeout as exc:
-            raise RuntimeError(f"index lock {self._lock.lock_file} held for over "
+            raise IndexLockTimeout(f"index lock {self._lock.lock_file} held for over "
                                f"{LOCK_TIMEOUT_S:.0f} s by another process") from exc
         try:
             yield
@@ -241,7 +258,7 @@ class RunIndex:
             try:
                 self._refresh(stats)
             except sqlite3.DatabaseError as exc:
-                if self.in_memory:
+                if self.in_memory or not _is_damage(exc):
                     raise
                 self.conn.close()
                 self._set_aside(exc)

@@ -86,6 +86,10 @@ def build_context(index: RunIndex, opts: ReportOptions) -> dict[str, Any]:
             raise RunLookupError(
                 f"baseline run {opts.baseline!r} not found (or unreadable) in {index.runs_dir}")
     metrics = opts.metrics or default_metrics(runs)
+    logged = {n for r in runs for n in r.metrics}
+    unknown = [m for m in [*(opts.metrics or []), *filter(None, [opts.drift_metric])] if m not in logged]
+    if unknown and runs:
+        raise RunLookupError(f"metric(s) not logged by any run: {', '.join(unknown)}")
     status_counts: dict[str, int] = {}
     for r in runs:
         status_counts[r.status or "unknown"] = status_counts.get(r.status or "unknown", 0) + 1
@@ -131,6 +135,7 @@ def build_context(index: RunIndex, opts: ReportOptions) -> dict[str, Any]:
             if r is baseline:
                 continue
             gate_rows.append(evaluate(opts.rules, r, baseline))
+        gate_rows.sort(key=lambda g: g["passed"])  # failures first (stable: start order kept)
     gates_failed = sum(not g["passed"] for g in gate_rows)
 
     drift = _drift(runs, metrics, opts)

@@ -26,7 +26,9 @@ class RunSource:
         if key not in self._indexes:
             if not key.is_dir():
                 raise RunLookupError(f"runs directory not found: {runs_dir}")
-            ix = RunIndex(key)
+            # A run named inside a reserved folder (.quarantine/<id>) gets no .index written
+            # there: governance owns that area.
+            ix = RunIndex(key, in_memory=key.name.startswith("."))
             ix.refresh()
             self._indexes[key] = ix
         return self._indexes[key]

@@ -22,6 +22,7 @@ from .direction import higher_is_better
 # Curves kept per metric for charts and "at matching steps" deltas (see _grid_sample).
 SERIES_POINTS = 256
 _ROW_KEYS = frozenset({"step", "time", "rank"})
+_MAX_STEP = 2**63 - 1  # steps are stored as int64
 
 
 @dataclass
@@ -220,7 +221,7 @@ def _summarize(path: Path, doc: dict[str, Any], migrated_from: int | None,
             continue
         row = jsonl.restore_nonfinite(result.row)
         step = row.get("step")
-        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        if type(step) is not int or not 0 <= step <= _MAX_STEP:
             corrupt += 1
             continue
         rows += 1
@@ -264,7 +265,10 @@ def _str_or_none(x: Any) -> str | None:
 
 def _metric(name: str, step_list: list[int], value_list: list[float]) -> MetricSummary:
     steps = np.asarray(step_list, dtype=np.int64)
-    vals = np.asarray(value_list, dtype=np.float64)
+    try:
+        vals = np.asarray(value_list, dtype=np.float64)
+    except OverflowError:  # a JSON integer beyond float range: it is ±inf as a float
+        vals = np.array([_as_float(v) for v in value_list], dtype=np.float64)
     finite = np.isfinite(vals)
     up = higher_is_better(name)
     nan = math.nan
@@ -290,6 +294,13 @@ def _metric(name: str, step_list: list[int], value_list: list[float]) -> MetricS
     )
 
 
+def _as_float(v: int | float) -> float:
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
+
+
 def _last_per_step(steps: np.ndarray, vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One value per step (the last one written), steps ascending."""
     if steps.size == 0:
@@ -313,7 +324,8 @@ def _grid_sample(steps: np.ndarray, vals: np.ndarray, points: int) -> tuple[np.n
         stride *= 2
     keep = (steps % stride) == 0
     keep[-1] = True
-    if int(keep.sum()) > 2 * points:  # irregular steps: fall back to evenly spaced rows
+    kept = int(keep.sum())
+    if not points // 4 <= kept <= 2 * points:  # irregular steps: evenly spaced rows instead
         idx = np.unique(np.linspace(0, steps.size - 1, points).astype(np.int64))
         return steps[idx], vals[idx]
     return steps[keep], vals[keep]

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..store import layout, runs
+from ..store import jsonl, layout, runs
 from ..store.schema import SCHEMA_VERSION
 
 ENVIRONMENT = {"python": "3.11.7", "torch": "2.14.1", "rustorch": "0.1.0", "git_commit": "0" * 40,
@@ -40,11 +40,27 @@ def run_doc(run_id: str, *, name: str | None = None, status: str = "finished",
 
 def write_run(root: str | os.PathLike[str], doc: dict[str, Any],
               rows: Iterable[dict[str, Any]] = ()) -> Path:
-    """Create the run folder for `doc` and append `rows` to its metrics.jsonl."""
+    """Create the run folder for `doc`: run.json (with the summary a writer would keep),
+    metrics.jsonl with `rows`, and events.jsonl (created, then finished/failed)."""
+    rows = list(rows)
     d = layout.run_dir(root, doc["run_id"])
     d.mkdir(parents=True, exist_ok=False)
+    if rows and not doc.get("summary"):
+        latest: dict[str, Any] = {}
+        for row in rows:
+            latest.update({k: v for k, v in row.items()
+                           if k not in ("step", "time", "rank") and not k.startswith("_")})
+        doc = {**doc, "summary": {
+            "metrics": {k: jsonl.nonfinite_text(v) if isinstance(v, float) and not math.isfinite(v)
+                        else v for k, v in latest.items()},
+            "step": max(r["step"] for r in rows if "step" in r),
+            "updated_at": doc.get("ended_at") or doc.get("started_at"),
+        }}
     runs.write_run(d, doc)
-    runs.append_rows(d / layout.METRICS, list(rows))
+    runs.append_rows(d / layout.METRICS, rows)
+    runs.append_event(d, "created", now=doc.get("created_at"))
+    if doc.get("status") in ("finished", "failed"):
+        runs.append_event(d, doc["status"], now=doc.get("ended_at"))
     return d
 
 
