@@ -61,3 +61,19 @@ class CorruptCheckpointError(RustorchToolsError):
 
 class UnsupportedCheckpointVersion(RustorchToolsError):
     """A checkpoint whose format_version is newer than this code knows."""
+
+
+class NotSerializableError(RustorchToolsError, TypeError):
+    """A config / params / tags / extra value that cannot be stored as JSON."""
+
+
+class ArtifactExistsError(RustorchToolsError, FileExistsError):
+    """log_artifact would replace an artifact of the same name (pass overwrite=True)."""
+
+
+class RunStateError(RustorchToolsError):
+    """An operation that the run's state does not allow (e.g. logging after finish)."""
+
+
+class CheckpointNotFoundError(RustorchToolsError, FileNotFoundError):
+    """No checkpoint file where one was asked for (empty directory, missing `latest`)."""
