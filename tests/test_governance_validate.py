@@ -340,8 +340,10 @@ _JSON_VALUES = st.recursive(
 def test_fast_run_check_never_accepts_what_the_schema_rejects(data):
     doc = run_doc("r", status=data.draw(st.sampled_from(["running", "failed", "finished"])),
                   parent=data.draw(st.sampled_from([None, "p"])))
+    if data.draw(st.booleans()):
+        doc["ranks"] = {"main": "running", "1": "finished"}
     for _ in range(data.draw(st.integers(0, 3))):
-        key = data.draw(st.sampled_from(sorted(doc) + ["extra"]))
+        key = data.draw(st.sampled_from(sorted(doc) + ["extra", "ranks"]))
         if data.draw(st.booleans()) and key in doc and isinstance(doc[key], dict) and doc[key]:
             sub = data.draw(st.sampled_from(sorted(doc[key])))
             doc[key] = {**doc[key], sub: data.draw(_JSON_VALUES)}
@@ -383,3 +385,32 @@ def test_clean_metrics_take_the_bulk_path(tmp_path, monkeypatch):
     monkeypatch.setattr(jsonl_check.JsonlChecker, "_slow_line",
                         lambda self, line, n: boom() if self.kind == "metrics" else None)
     assert list(validate_runs(tmp_path, jobs=1).all_findings()) == []
+
+
+def test_runs_written_by_the_logging_api_validate_clean(tmp_path):
+    import warnings
+
+    import rustorch_tools
+
+    art = tmp_path / "plot.txt"
+    art.write_text("plot")
+    root = tmp_path / "runs"
+    with rustorch_tools.start_run(root=root, name="a", config={"lr": 0.1}, seed=1) as run:
+        for i in range(50):
+            run.log_metrics({"loss": 1.0 / (i + 1), "acc": i / 50}, step=i)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run.log_metrics({"loss": float("nan")}, step=50)
+        run.log_artifact(art)
+        parent = run.run_id
+    with rustorch_tools.start_run(root=root, name="b", parent=parent) as child:
+        child.log_metrics({"loss": 0.5}, step=0)
+    ddp = "ddp-run"
+    for rank in (0, 1):
+        with rustorch_tools.start_run(root=root, run_id=ddp, rank=rank) as r:
+            for i in range(10):
+                r.log_metrics({"loss": 1.0 / (i + 1)}, step=i)
+    report = validate_runs(root, jobs=1)
+    found = [(f.run_id, f.code) for f in report.all_findings()]
+    assert found == [(parent, "RT205")], [f.to_dict() for f in report.all_findings()]
+    assert len(report.runs) == 3
