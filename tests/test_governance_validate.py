@@ -414,3 +414,31 @@ def test_runs_written_by_the_logging_api_validate_clean(tmp_path):
     found = [(f.run_id, f.code) for f in report.all_findings()]
     assert found == [(parent, "RT205")], [f.to_dict() for f in report.all_findings()]
     assert len(report.runs) == 3
+
+
+_ROW = st.fixed_dictionaries(
+    {"step": st.one_of(st.integers(0, 50), st.integers(0, 10**20), st.just(-1)),
+     "time": st.floats(0, 2e9)},
+    optional={"rank": st.integers(0, 2),
+              "loss": st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                                st.integers(-10**20, 10**20), st.text(max_size=3)),
+              "acc": st.floats(-1e300, 1e300), "k\"ey": st.integers()})
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(_ROW, min_size=1, max_size=30), flip=st.integers(0, 10**6))
+def test_bulk_path_agrees_with_line_by_line(rows, flip):
+    data = bytearray(b"".join(encode_row(r) for r in rows))
+    if flip % 3 == 0:
+        data[flip % len(data)] ^= 0x20
+    data = bytes(data) if bytes(data).endswith(b"\n") else bytes(data) + b"\n"
+
+    def run(fast: bool):
+        checker = jsonl_check.JsonlChecker("metrics", "r", "r/metrics.jsonl")
+        if not fast:
+            checker._fast = lambda *a: False
+        checker.feed(data, 1)
+        return ([f.to_dict() for f in checker.finish()], checker.stats.rows,
+                checker.last_step, json.dumps(checker.stats.last_row, sort_keys=True))
+
+    assert run(True) == run(False)

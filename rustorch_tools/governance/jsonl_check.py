@@ -36,12 +36,10 @@ _TAIL_HEAD = np.frombuffer(b',"_crc":"', np.uint8)
 _TAIL_HEAD_OFFSETS = np.concatenate([np.arange(-19, -10), [-2, -1]])
 _TAIL_HEAD = np.concatenate([_TAIL_HEAD, np.frombuffer(b'"}', np.uint8)])
 _TAIL_HEX_OFFSETS = np.arange(-10, -2)
+_STEP_HEAD = np.frombuffer(b'{"step":', np.uint8)
+_STEP_OFFSETS = np.arange(8)
 _RANK_KEY = np.frombuffer(b'"rank', np.uint8)
 _RANK_OFFSETS = np.arange(-6, -1)
-_HEX = np.full(256, -1, np.int16)
-_HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
-_HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
-_NIBBLE_SHIFTS = np.arange(28, -1, -4, dtype=np.uint32)
 _STEP_PREFIX = b'{"step":'
 _EVENTS = frozenset({"created", "resumed", "checkpointed", "artifact", "finished", "failed",
                      "crashed", "migrated", "repaired", "quarantined", "released"})
@@ -103,10 +101,16 @@ def _expected_crcs(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
     head = arr[nl[:, None] + _TAIL_HEAD_OFFSETS]
     if not (head == _TAIL_HEAD).all():
         return None
-    vals = _HEX[arr[nl[:, None] + _TAIL_HEX_OFFSETS]]
-    if (vals < 0).any():
+    digits = arr[nl[:, None] + _TAIL_HEX_OFFSETS]
+    if ((digits >= 65) & (digits <= 70)).any():  # uppercase: fromhex takes it, the format not
         return None
-    return (vals.astype(np.uint32) << _NIBBLE_SHIFTS).sum(axis=1, dtype=np.uint32)
+    try:
+        raw = bytes.fromhex(digits.tobytes().decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if len(raw) != 4 * len(nl):  # fromhex skips whitespace
+        return None
+    return np.frombuffer(raw, ">u4").astype(np.uint32)
 
 
 def _actual_crcs(lines: list[bytes]) -> np.ndarray:
@@ -129,9 +133,9 @@ def _values_are_numbers(arr: np.ndarray, nl: np.ndarray) -> bool:
     colon = np.flatnonzero(arr == 58)
     colon = colon[(colon > 5) & (colon < len(arr) - 2)]
     colon = colon[arr[colon - 1] == 34]
-    key = arr[colon[:, None] + _RANK_OFFSETS]
-    if (key == _RANK_KEY).all(axis=1).any():  # `"rank":` rows: steps are per rank, slow path
-        return False
+    ends_k = colon[arr[colon - 2] == 107]  # keys ending in "k": candidates for "rank"
+    if len(ends_k) and (arr[ends_k[:, None] + _RANK_OFFSETS] == _RANK_KEY).all(axis=1).any():
+        return False  # `"rank":` rows: steps are per rank, slow path
     nxt = arr[colon + 1]
     quoted = nxt == 34
     if not np.array_equal(colon[quoted], nl - 12):  # exactly one string a line: the CRC
@@ -149,24 +153,32 @@ def _values_are_numbers(arr: np.ndarray, nl: np.ndarray) -> bool:
 
 def _fast_steps(arr: np.ndarray, starts: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
     """Steps of rows that all start with `{"step":<digits>,`; None otherwise."""
-    heads = arr[starts[:, None] + np.arange(len(_STEP_PREFIX))]
-    if not (heads == np.frombuffer(_STEP_PREFIX, np.uint8)).all():
+    heads = arr[starts[:, None] + _STEP_OFFSETS]
+    if not (heads == _STEP_HEAD).all():
         return None
-    first = starts + len(_STEP_PREFIX)
-    commas = np.flatnonzero(arr == 44)
-    ends = commas[np.minimum(np.searchsorted(commas, first), len(commas) - 1)]
-    ndig = ends - first
-    if len(commas) == 0 or (ndig < 1).any() or (ndig > 18).any() or (ends > nl).any():
-        return None  # 18 digits stay int64-safe; longer steps take the slow path
-    if ((ndig > 1) & (arr[first] == 48)).any():  # leading zero: not JSON
+    pos = starts + len(_STEP_PREFIX)
+    d = arr[pos].astype(np.int64) - 48
+    if ((d < 0) | (d > 9)).any():
         return None
-    val = np.zeros(len(starts), np.int64)
-    for j in range(int(ndig.max())):
-        take = ndig > j
-        d = arr[np.where(take, first + j, first)].astype(np.int64) - 48
-        if ((d < 0) | (d > 9)).any():
+    val = d
+    leading_zero = d == 0
+    live = np.ones(len(pos), bool)
+    for _ in range(18):  # 18 digits stay int64-safe; longer steps take the slow path
+        pos = pos + 1
+        c = arr[np.minimum(pos, nl)]
+        isd = live & (c >= 48) & (c <= 57)
+        ended = live & ~isd
+        if ended.any():
+            if (c[ended] != 44).any():  # a step must be followed by ","
+                return None
+            live &= isd
+            if not live.any():
+                break
+        if (leading_zero & isd).any():  # "01": not JSON
             return None
-        val = np.where(take, val * 10 + d, val)
+        val = np.where(isd, val * 10 + (c.astype(np.int64) - 48), val)
+    else:
+        return None
     return val
 
 
