@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,12 +60,13 @@ class RunResult:
                 "findings": [f.to_dict() for f in self.findings]}
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISLNK(mode):
+def _kind(e: os.DirEntry) -> str:
+    """From the directory entry's type (no stat call unless the filesystem does not say)."""
+    if e.is_symlink():
         return "link"
-    if stat.S_ISDIR(mode):
+    if e.is_dir(follow_symlinks=False):
         return "dir"
-    if stat.S_ISREG(mode):
+    if e.is_file(follow_symlinks=False):
         return "file"
     return "special"
 
@@ -88,8 +88,8 @@ class _RunChecker:
         if not layout.RUN_ID_RE.fullmatch(self.dir.name):
             self.add("RT107", f"folder name {self.dir.name!r} is not a valid run id")
         try:
-            entries = {e.name: _kind(e.stat(follow_symlinks=False).st_mode)
-                       for e in os.scandir(self.dir)}
+            with os.scandir(self.dir) as it:
+                entries = {e.name: _kind(e) for e in it}
         except OSError as e:
             self.add("RT901", f"cannot list the run folder: {e.strerror or e}")
             return self.res
@@ -214,9 +214,9 @@ class _RunChecker:
             self.res.torn[name] = stats.torn_offset
         return stats
 
-    def _tracked(self) -> tuple[dict[str, os.stat_result], bool]:
+    def _tracked(self) -> tuple[dict[str, os.DirEntry], bool]:
         """Regular files under checkpoints/ and artifacts/; links and specials reported."""
-        files: dict[str, os.stat_result] = {}
+        files: dict[str, os.DirEntry] = {}
         unsafe = False
         for top in manifest.TRACKED_DIRS:
             base = self.dir / top
@@ -234,12 +234,11 @@ class _RunChecker:
                     continue
                 for e in it:
                     rel = Path(e.path).relative_to(self.dir).as_posix()
-                    st = e.stat(follow_symlinks=False)
-                    kind = _kind(st.st_mode)
+                    kind = _kind(e)
                     if kind == "dir":
                         stack.append(Path(e.path))
                     elif kind == "file":
-                        files[rel] = st
+                        files[rel] = e
                     elif kind == "link":
                         self.add("RT506", "symbolic link (not followed)", rel)
                     else:
@@ -274,12 +273,13 @@ class _RunChecker:
             entry = listed[relpath]
             if not entry.get("verified", True):
                 unverified += 1
-            st = files.get(relpath)
-            if st is None:
+            found = files.get(relpath)
+            if found is None:
                 self.add("RT304", "listed in manifest.json, absent", relpath)
                 continue
-            if st.st_size != entry["size"]:
-                self.add("RT303", f"size {st.st_size}, manifest says {entry['size']}", relpath)
+            size = found.stat(follow_symlinks=False).st_size
+            if size != entry["size"]:
+                self.add("RT303", f"size {size}, manifest says {entry['size']}", relpath)
                 continue
             try:
                 actual = manifest.sha256_file(self.dir / relpath)
