@@ -10,6 +10,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ..errors import RustorchToolsError
+from ..store.atomic import fsync_dir
 from .validate import LOCKS_DIR
 
 LOCK_NAME = "governance.lock"
@@ -20,10 +21,26 @@ class GovernanceLockTimeout(RustorchToolsError):
     """Another quarantine/release/repair held RUNS_DIR for longer than the timeout."""
 
 
+class UnsafeReservedDir(RustorchToolsError):
+    """A reserved folder (.quarantine, .audit, .locks) is a link or a file: writing into it
+    could land outside RUNS_DIR, so governance refuses to."""
+
+
+def reserved_dir(runs_dir: Path, name: str, create: bool = True) -> Path:
+    """`RUNS_DIR/<name>` as a real folder (created if asked); refuses links and files."""
+    path = Path(runs_dir) / name
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise UnsafeReservedDir(f"{path} must be a folder inside RUNS_DIR (found a link or "
+                                "a file); move it away first")
+    if create and not path.exists():
+        path.mkdir()
+        fsync_dir(Path(runs_dir))
+    return path
+
+
 @contextmanager
 def governance_lock(runs_dir: Path, timeout: float = DEFAULT_TIMEOUT_S) -> Iterator[None]:
-    ldir = Path(runs_dir) / LOCKS_DIR
-    ldir.mkdir(exist_ok=True)
+    ldir = reserved_dir(runs_dir, LOCKS_DIR)
     lock = FileLock(str(ldir / LOCK_NAME))
     try:
         lock.acquire(timeout=timeout)

@@ -29,7 +29,7 @@ from ..store.atomic import atomic_write_bytes, fsync_dir
 from ..store.jsonl import nonfinite_text
 from . import audit
 from .jsonl_check import check_metric_row
-from .locks import governance_lock
+from .locks import governance_lock, reserved_dir
 from .run_check import ORPHAN_SUFFIX, RunResult, summary_metrics
 from .validate import ValidationReport, validate_runs
 
@@ -204,6 +204,7 @@ def repair_runs(runs_dir: Path, dry_run: bool = False, jobs: int | None = None,
                 lock_timeout: float | None = None) -> RepairOutcome:
     runs_dir = Path(runs_dir)
     kw = {} if lock_timeout is None else {"timeout": lock_timeout}
+    reserved_dir(runs_dir, layout.AUDIT_DIR, create=False)  # refuse before changing anything
     # A dry run reads only, so it does not take (or create) the lock.
     with nullcontext() if dry_run else governance_lock(runs_dir, **kw):
         report = validate_runs(runs_dir, jobs=jobs)
