@@ -442,3 +442,36 @@ def test_bulk_path_agrees_with_line_by_line(rows, flip):
                 checker.last_step, json.dumps(checker.stats.last_row, sort_keys=True))
 
     assert run(True) == run(False)
+
+
+def test_progress_bar_only_on_a_tty(monkeypatch):
+    import sys
+
+    from rustorch_tools.governance import validate as vmod
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    items = [1, 2]
+    assert vmod._progress(2)(items) is items
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    wrapped = vmod._progress(2)(items)
+    assert type(wrapped).__name__ == "tqdm" and list(wrapped) == items
+
+
+def test_module_entry_point_exit_codes(tmp_path):
+    import subprocess
+    import sys
+
+    make_run(tmp_path, "r")
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "rustorch_tools", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    assert run("validate", str(tmp_path), "--json").returncode == 0
+    (tmp_path / "r" / "run.json").write_text("{")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 1 and "RT102" in p.stdout and "Traceback" not in p.stderr
+    p = run("validate", str(tmp_path / "missing"))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
