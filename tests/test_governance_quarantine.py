@@ -199,3 +199,23 @@ def test_reserved_folder_that_is_a_link_is_refused(tmp_path, tmp_path_factory):
     assert res.exit_code == 2 and list(outside.iterdir()) == []
     assert (tmp_path / "bad").is_dir()
     assert invoke("repair", str(tmp_path)).exit_code == 2
+
+
+def test_run_moved_during_validation_is_not_reported(tmp_path, monkeypatch):
+    from rustorch_tools.governance import run_check
+    from rustorch_tools.governance.validate import validate_runs
+
+    make_run(tmp_path, "a")
+    make_run(tmp_path, "b")
+    real = run_check._RunChecker._check_status
+
+    def move_midway(self, doc):
+        real(self, doc)
+        if self.dir.name == "b":  # another process quarantines b right now
+            (tmp_path / ".quarantine").mkdir(exist_ok=True)
+            os.rename(self.dir, tmp_path / ".quarantine" / "b")
+
+    monkeypatch.setattr(run_check._RunChecker, "_check_status", move_midway)
+    report = validate_runs(tmp_path, jobs=1)
+    assert [r.folder for r in report.runs] == ["a"]
+    assert list(report.all_findings()) == []

@@ -44,6 +44,7 @@ class RunResult:
     manifest_missing: bool = False
     summary_stale: bool = False
     stale: bool = False
+    vanished: bool = False  # moved away (quarantine, release) while it was being checked
 
     @property
     def worst(self) -> Severity | None:
@@ -90,6 +91,9 @@ class _RunChecker:
         try:
             with os.scandir(self.dir) as it:
                 entries = {e.name: _kind(e) for e in it}
+        except FileNotFoundError:
+            self.res.vanished = True
+            return self.res
         except OSError as e:
             self.add("RT901", f"cannot list the run folder: {e.strerror or e}")
             return self.res
@@ -102,6 +106,8 @@ class _RunChecker:
         self._check_manifest(entries)
         if doc is not None:
             self._check_summary(doc, stats.get("metrics"))
+        if self.res.findings and not os.path.lexists(self.dir):
+            self.res.vanished = True  # its findings describe a half-seen folder: drop them
         return self.res
 
     def _check_entries(self, entries: dict[str, str]) -> None:
