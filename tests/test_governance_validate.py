@@ -437,7 +437,12 @@ def test_bulk_path_agrees_with_line_by_line(rows, flip):
         checker = jsonl_check.JsonlChecker("metrics", "r", "r/metrics.jsonl")
         if not fast:
             checker._fast = lambda *a: False
-        checker.feed(data, 1)
+        saved = jsonl_check._MIN_SPLIT
+        jsonl_check._MIN_SPLIT = 2 if fast else saved  # exercise the halving too
+        try:
+            checker.feed(data, 1)
+        finally:
+            jsonl_check._MIN_SPLIT = saved
         return ([f.to_dict() for f in checker.finish()], checker.stats.rows,
                 checker.last_step, json.dumps(checker.stats.last_row, sort_keys=True))
 
@@ -475,3 +480,18 @@ def test_module_entry_point_exit_codes(tmp_path):
     assert p.returncode == 1 and "RT102" in p.stdout and "Traceback" not in p.stderr
     p = run("validate", str(tmp_path / "missing"))
     assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+def test_one_bad_line_in_a_big_chunk_keeps_the_rest_on_the_bulk_path(tmp_path, monkeypatch):
+    d = make_run(tmp_path, "r", rows=5000)
+    data = bytearray((d / "metrics.jsonl").read_bytes())
+    data[len(data) // 2] ^= 1
+    (d / "metrics.jsonl").write_bytes(bytes(data))
+    slow = []
+    real = jsonl_check.JsonlChecker._slow_line
+    monkeypatch.setattr(jsonl_check.JsonlChecker, "_slow_line",
+                        lambda self, line, n: (slow.append(n), real(self, line, n)))
+    found = [(f.code, f.line) for f in validate_runs(tmp_path, jobs=1).all_findings()]
+    assert [c for c, _ in found] == ["RT201"]
+    metrics_slow = [n for n in slow if n > 2]  # events.jsonl has 2 lines
+    assert 0 < len(metrics_slow) <= jsonl_check._MIN_SPLIT
