@@ -378,6 +378,9 @@ def test_fast_manifest_check_never_accepts_what_the_schema_rejects(data):
 
 def test_clean_metrics_take_the_bulk_path(tmp_path, monkeypatch):
     make_run(tmp_path, "r", rows=300)
+    ddp = b"".join(encode_row({"step": s, "time": 1.0, "rank": k, "loss": 0.5})
+                   for s in range(100) for k in (1, 0, 2))
+    make_run(tmp_path, "ddp", metrics=ddp)
 
     def boom(*a):
         raise AssertionError("slow path used for a clean metrics file")
@@ -425,9 +428,14 @@ _ROW = st.fixed_dictionaries(
               "acc": st.floats(-1e300, 1e300), "k\"ey": st.integers()})
 
 
-@settings(max_examples=150, deadline=None)
-@given(rows=st.lists(_ROW, min_size=1, max_size=30), flip=st.integers(0, 10**6))
-def test_bulk_path_agrees_with_line_by_line(rows, flip):
+@settings(max_examples=250, deadline=None)
+@given(rows=st.lists(_ROW, min_size=1, max_size=30), flip=st.integers(0, 10**6),
+       ranked=st.sampled_from([None, 1, 3]))
+def test_bulk_path_agrees_with_line_by_line(rows, flip, ranked):
+    if ranked:  # every row from one of `ranked` DDP ranks (the bulk path handles that)
+        rows = [{"step": r["step"], "time": r["time"], "rank": i % ranked,
+                 **{k: v for k, v in r.items() if k not in ("step", "time", "rank")}}
+                for i, r in enumerate(rows)]
     data = bytearray(b"".join(encode_row(r) for r in rows))
     if flip % 3 == 0:
         data[flip % len(data)] ^= 0x20

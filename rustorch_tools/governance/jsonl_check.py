@@ -125,9 +125,9 @@ def _actual_crcs(lines: list[bytes]) -> np.ndarray:
     return c ^ _MASK
 
 
-def _values_are_numbers(arr: np.ndarray, nl: np.ndarray) -> bool:
-    """True when every value in the lines is a plain JSON number except the `_crc` string,
-    and no row has a `rank` key.
+def _scan_values(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
+    """Positions of the `:` after every `"rank"` key, or None unless every value in the lines
+    is a plain JSON number (the `_crc` string apart).
 
     A value starts right after a `":` (a key's closing quote and the colon); a `":` inside a
     key can only add positions, which makes the test stricter, never looser.
@@ -136,21 +136,47 @@ def _values_are_numbers(arr: np.ndarray, nl: np.ndarray) -> bool:
     colon = colon[(colon > 5) & (colon < len(arr) - 2)]
     colon = colon[arr[colon - 1] == 34]
     ends_k = colon[arr[colon - 2] == 107]  # keys ending in "k": candidates for "rank"
-    if len(ends_k) and (arr[ends_k[:, None] + _RANK_OFFSETS] == _RANK_KEY).all(axis=1).any():
-        return False  # `"rank":` rows: steps are per rank, slow path
+    rank = ends_k[(arr[ends_k[:, None] + _RANK_OFFSETS] == _RANK_KEY).all(axis=1)]
     nxt = arr[colon + 1]
     quoted = nxt == 34
     if not np.array_equal(colon[quoted], nl - 12):  # exactly one string a line: the CRC
-        return False
+        return None
     rest = nxt[~quoted]
     digit = (rest >= 48) & (rest <= 57)
     if digit.all():
-        return True
+        return rank
     minus = rest == 45
     if not (digit | minus).all():
-        return False
+        return None
     after = arr[colon[~quoted][minus] + 2]
-    return bool(((after >= 48) & (after <= 57)).all())
+    return rank if bool(((after >= 48) & (after <= 57)).all()) else None
+
+
+def _parse_uints(arr: np.ndarray, pos: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
+    """The JSON integers starting at `pos` (one per line, each followed by `,`), or None if
+    any is not a plain non-negative integer of at most 18 digits (int64-safe)."""
+    pos = pos.copy()
+    d = arr[pos].astype(np.int64) - 48
+    if ((d < 0) | (d > 9)).any():
+        return None
+    val = d
+    leading_zero = d == 0
+    live = np.ones(len(pos), bool)
+    for _ in range(18):
+        pos += 1
+        c = arr[np.minimum(pos, nl)]
+        isd = live & (c >= 48) & (c <= 57)
+        ended = live & ~isd
+        if ended.any():
+            if (c[ended] != 44).any():  # the value must be followed by ","
+                return None
+            live &= isd
+            if not live.any():
+                return val
+        if (leading_zero & isd).any():  # "01": not JSON
+            return None
+        val = np.where(isd, val * 10 + (c.astype(np.int64) - 48), val)
+    return None  # more than 18 digits
 
 
 def _fast_steps(arr: np.ndarray, starts: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
@@ -158,30 +184,16 @@ def _fast_steps(arr: np.ndarray, starts: np.ndarray, nl: np.ndarray) -> np.ndarr
     heads = arr[starts[:, None] + _STEP_OFFSETS]
     if not (heads == _STEP_HEAD).all():
         return None
-    pos = starts + len(_STEP_PREFIX)
-    d = arr[pos].astype(np.int64) - 48
-    if ((d < 0) | (d > 9)).any():
+    return _parse_uints(arr, starts + len(_STEP_PREFIX), nl)
+
+
+def _fast_ranks(arr: np.ndarray, rank_colons: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
+    """The rank of every line when each line has exactly one `"rank":<uint>`; else None."""
+    if len(rank_colons) != len(nl):
         return None
-    val = d
-    leading_zero = d == 0
-    live = np.ones(len(pos), bool)
-    for _ in range(18):  # 18 digits stay int64-safe; longer steps take the slow path
-        pos = pos + 1
-        c = arr[np.minimum(pos, nl)]
-        isd = live & (c >= 48) & (c <= 57)
-        ended = live & ~isd
-        if ended.any():
-            if (c[ended] != 44).any():  # a step must be followed by ","
-                return None
-            live &= isd
-            if not live.any():
-                break
-        if (leading_zero & isd).any():  # "01": not JSON
-            return None
-        val = np.where(isd, val * 10 + (c.astype(np.int64) - 48), val)
-    else:
-        return None
-    return val
+    if not np.array_equal(np.searchsorted(nl, rank_colons), np.arange(len(nl))):
+        return None  # two in one line and none in another
+    return _parse_uints(arr, rank_colons + 1, nl)
 
 
 class JsonlChecker:
@@ -223,15 +235,30 @@ class JsonlChecker:
         starts[1:] = nl[:-1] + 1
         if len(nl) != len(lines) or ((nl - starts) < len(_STEP_PREFIX) + _SUFFIX_LEN + 2).any():
             return False
-        if not _values_are_numbers(arr, nl):
+        rank_colons = _scan_values(arr, nl)
+        if rank_colons is None:
             return False
+        ranks = None
+        if len(rank_colons):
+            ranks = _fast_ranks(arr, rank_colons, nl)
+            if ranks is None:
+                return False
         expected = _expected_crcs(arr, nl)
         if expected is None or not np.array_equal(expected, _actual_crcs(lines)):
             return False
         steps = _fast_steps(arr, starts, nl)
         if steps is None:
             return False
-        prev = self.last_step.get(None)
+        if ranks is None:
+            self._check_steps(steps, first, None)
+        else:
+            self._check_ranked_steps(steps, ranks, first)
+        self.stats.rows += len(lines)
+        self._set_last(lines[-1])
+        return True
+
+    def _check_steps(self, steps: np.ndarray, first: int, rank: int | None) -> None:
+        prev = self.last_step.get(rank)
         if prev is not None and steps[0] < prev:
             self._descent(first, int(steps[0]), prev)
         down = np.flatnonzero(steps[1:] < steps[:-1])
@@ -239,10 +266,25 @@ class JsonlChecker:
             self._descent(first + int(i) + 1, int(steps[i + 1]), int(steps[i]))
         for _ in down[MAX_PER_CODE:]:
             self.out.add("RT203", "", None)
-        self.last_step[None] = int(steps[-1])
-        self.stats.rows += len(lines)
-        self._set_last(lines[-1])
-        return True
+        self.last_step[rank] = int(steps[-1])
+
+    def _check_ranked_steps(self, steps: np.ndarray, ranks: np.ndarray, first: int) -> None:
+        """Steps must not go back within each rank; findings in line order."""
+        order = np.lexsort((np.arange(len(steps)), ranks))  # by rank, then by line
+        r, s = ranks[order], steps[order]
+        same = r[1:] == r[:-1]
+        down = np.flatnonzero(same & (s[1:] < s[:-1]))
+        found = [(int(order[i + 1]), int(s[i + 1]), int(s[i])) for i in down]
+        heads = np.flatnonzero(np.r_[True, ~same])  # first row of each rank in this chunk
+        tails = np.r_[heads[1:] - 1, len(r) - 1]
+        for h, t in zip(heads, tails, strict=True):
+            rank = int(r[h])
+            prev = self.last_step.get(rank)
+            if prev is not None and s[h] < prev:
+                found.append((int(order[h]), int(s[h]), prev))
+            self.last_step[rank] = int(s[t])
+        for line, step, prev in sorted(found):
+            self._descent(first + line, step, prev)
 
     def _set_last(self, line: bytes) -> None:
         try:
