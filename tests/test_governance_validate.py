@@ -503,3 +503,13 @@ def test_one_bad_line_in_a_big_chunk_keeps_the_rest_on_the_bulk_path(tmp_path, m
     assert [c for c, _ in found] == ["RT201"]
     metrics_slow = [n for n in slow if n > 2]  # events.jsonl has 2 lines
     assert 0 < len(metrics_slow) <= jsonl_check._MIN_SPLIT
+
+
+def test_validate_with_a_linked_audit_folder_reports_and_writes_nothing_there(
+        tmp_path, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    make_run(tmp_path, "r")
+    os.symlink(outside, tmp_path / ".audit")
+    res = CliRunner().invoke(cli, ["validate", str(tmp_path)])
+    assert res.exit_code == 1 and "RT506" in res.output
+    assert list(outside.iterdir()) == []

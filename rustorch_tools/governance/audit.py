@@ -119,6 +119,10 @@ def verify(runs_dir: Path) -> AuditStatus:
     """Walk the whole chain; every problem names the 1-based line it was found at."""
     adir = audit_dir(runs_dir)
     log = adir / LOG_NAME
+    if adir.is_symlink() or log.is_symlink():
+        return AuditStatus(ok=False, entries=0, problems=[
+            {"line": None, "problem": f"{AUDIT_DIR} or its log is a symbolic link (not "
+                                      "followed)"}])
     if not log.exists():
         return AuditStatus(ok=True, entries=0, present=False)
     problems: list[dict] = []
