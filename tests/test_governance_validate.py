@@ -421,8 +421,8 @@ def test_runs_written_by_the_logging_api_validate_clean(tmp_path):
 
 _ROW = st.fixed_dictionaries(
     {"step": st.one_of(st.integers(0, 50), st.integers(0, 10**20), st.just(-1)),
-     "time": st.floats(0, 2e9)},
-    optional={"rank": st.integers(0, 2),
+     "time": st.one_of(st.floats(0, 2e9), st.floats(-5, 0), st.just(0.0))},
+    optional={"rank": st.integers(0, 2), "bad\x01name": st.just(1), "x" * 201: st.just(2), "": st.just(3), "_u": st.just(4), "y" * 200: st.just(5),
               "loss": st.one_of(st.floats(allow_nan=True, allow_infinity=True),
                                 st.integers(-10**20, 10**20), st.text(max_size=3)),
               "acc": st.floats(-1e300, 1e300), "k\"ey": st.integers()})

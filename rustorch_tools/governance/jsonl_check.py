@@ -40,6 +40,10 @@ _TAIL_HEAD = np.concatenate([_TAIL_HEAD, np.frombuffer(b'"}', np.uint8)])
 _TAIL_HEX_OFFSETS = np.arange(-10, -2)
 _STEP_HEAD = np.frombuffer(b'{"step":', np.uint8)
 _STEP_OFFSETS = np.arange(8)
+# Two key colons closer than this leave no room for a key over 200 characters between them.
+_MAX_KEY_SPAN = 204
+_TIME_KEY = np.frombuffer(b',"time":', np.uint8)
+_TIME_OFFSETS = np.arange(len(_TIME_KEY))
 _RANK_KEY = np.frombuffer(b'"rank', np.uint8)
 _RANK_OFFSETS = np.arange(-6, -1)
 _STEP_PREFIX = b'{"step":'
@@ -135,6 +139,11 @@ def _scan_values(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
     colon = np.flatnonzero(arr == 58)
     colon = colon[(colon > 5) & (colon < len(arr) - 2)]
     colon = colon[arr[colon - 1] == 34]
+    if (np.diff(colon) > _MAX_KEY_SPAN).any():
+        return None  # a key may be longer than 200 characters: line by line
+    before = arr[colon - 3]
+    if ((arr[colon - 2] == 34) & ((before == 44) | (before == 123))).any():
+        return None  # an empty key `"":`
     ends_k = colon[arr[colon - 2] == 107]  # keys ending in "k": candidates for "rank"
     rank = ends_k[(arr[ends_k[:, None] + _RANK_OFFSETS] == _RANK_KEY).all(axis=1)]
     nxt = arr[colon + 1]
@@ -152,10 +161,13 @@ def _scan_values(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
     return rank if bool(((after >= 48) & (after <= 57)).all()) else None
 
 
-def _parse_uints(arr: np.ndarray, pos: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
-    """The JSON integers starting at `pos` (one per line, each followed by `,`), or None if
-    any is not a plain non-negative integer of at most 18 digits (int64-safe)."""
+def _parse_uints(arr: np.ndarray, pos: np.ndarray,
+                 nl: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The JSON integers starting at `pos` (one per line, each followed by `,`) and the
+    positions of those commas, or None if any is not a plain non-negative integer of at most
+    18 digits (int64-safe)."""
     pos = pos.copy()
+    end = np.zeros_like(pos)
     d = arr[pos].astype(np.int64) - 48
     if ((d < 0) | (d > 9)).any():
         return None
@@ -170,9 +182,10 @@ def _parse_uints(arr: np.ndarray, pos: np.ndarray, nl: np.ndarray) -> np.ndarray
         if ended.any():
             if (c[ended] != 44).any():  # the value must be followed by ","
                 return None
+            end[ended] = pos[ended]
             live &= isd
             if not live.any():
-                return val
+                return val, end
         if (leading_zero & isd).any():  # "01": not JSON
             return None
         val = np.where(isd, val * 10 + (c.astype(np.int64) - 48), val)
@@ -184,7 +197,16 @@ def _fast_steps(arr: np.ndarray, starts: np.ndarray, nl: np.ndarray) -> np.ndarr
     heads = arr[starts[:, None] + _STEP_OFFSETS]
     if not (heads == _STEP_HEAD).all():
         return None
-    return _parse_uints(arr, starts + len(_STEP_PREFIX), nl)
+    parsed = _parse_uints(arr, starts + len(_STEP_PREFIX), nl)
+    if parsed is None:
+        return None
+    steps, at = parsed
+    # The step's digits end at a ",": then `"time":` must follow with a non-negative number.
+    if not (arr[np.minimum(at[:, None] + _TIME_OFFSETS, nl[:, None])] == _TIME_KEY).all():
+        return None
+    if (arr[at + len(_TIME_KEY)] == 45).any():  # "-": a negative time, slow path says so
+        return None
+    return steps
 
 
 def _fast_ranks(arr: np.ndarray, rank_colons: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
@@ -193,7 +215,8 @@ def _fast_ranks(arr: np.ndarray, rank_colons: np.ndarray, nl: np.ndarray) -> np.
         return None
     if not np.array_equal(np.searchsorted(nl, rank_colons), np.arange(len(nl))):
         return None  # two in one line and none in another
-    return _parse_uints(arr, rank_colons + 1, nl)
+    parsed = _parse_uints(arr, rank_colons + 1, nl)
+    return None if parsed is None else parsed[0]
 
 
 class JsonlChecker:
@@ -228,6 +251,10 @@ class JsonlChecker:
             self._slow_line(line, first + i)
 
     def _fast(self, chunk: bytes, lines: list[bytes], first: int) -> bool:
+        if b"\\" in chunk:  # escapes (e.g. control characters in names): check line by line
+            return False
+        if chunk.count(b',"_') != len(lines):  # a `_` key other than `_crc`
+            return False
         arr = np.frombuffer(chunk, np.uint8)
         nl = np.flatnonzero(arr == 10)
         starts = np.empty_like(nl)
@@ -344,23 +371,36 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+def _is_uint(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _bad_name(key: str) -> bool:
+    return not key or len(key) > 200 or any(c < " " or c == "\x7f" for c in key)
+
+
 def check_metric_row(row: dict) -> tuple[str, str] | None:
+    """The first problem of a decoded metric row (mirrors metric_row.v1.json), or None.
+    `RT205` is not a problem of the row, it says the row holds non-finite values."""
     step = row.get("step")
-    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+    if not _is_uint(step):
         return "RT206", f"step must be an integer >= 0, got {step!r:.40}"
-    if not _is_number(row.get("time")):
-        return "RT206", "time must be a number"
-    rank = row.get("rank")
-    if "rank" in row and (not isinstance(rank, int) or isinstance(rank, bool) or rank < 0):
+    t = row.get("time")
+    if not _is_number(t) or not t >= 0:
+        return "RT206", f"time must be a number >= 0, got {t!r:.40}"
+    if "rank" in row and not _is_uint(row["rank"]):
         return "RT206", "rank must be an integer >= 0"
     declared = row.get("_nonfinite", [])
-    if not isinstance(declared, list) or not all(isinstance(d, str) for d in declared):
-        return "RT206", "_nonfinite must be a list of metric names"
+    if not isinstance(declared, list) or not all(isinstance(d, str) for d in declared) \
+            or ("_nonfinite" in row and not declared) or len(set(declared)) != len(declared):
+        return "RT206", "_nonfinite must be a non-empty list of distinct metric names"
     for key, value in row.items():
+        if _bad_name(key):
+            return "RT206", f"invalid key {key!r:.60}"
         if key in ("step", "time", "rank", "_nonfinite"):
             continue
-        if not key or key.startswith("_") or len(key) > 200:
-            return "RT206", f"invalid metric name {key!r:.60}"
+        if key.startswith("_"):
+            return "RT206", f"unknown reserved key {key!r:.60}"
         if isinstance(value, str) and value in _NONFINITE:
             if key not in declared:
                 return "RT204", f"{key!r:.60} is {value!r} but not listed in _nonfinite"
@@ -370,18 +410,32 @@ def check_metric_row(row: dict) -> tuple[str, str] | None:
         if isinstance(value, float) and not math.isfinite(value):
             return "RT204", f"{key!r:.60} holds a raw {value!r} literal (not valid JSON)"
     for name in declared:
-        if row.get(name) not in _NONFINITE:
-            return "RT206", f"_nonfinite lists {name!r:.60} whose value is finite"
+        value = row.get(name)
+        if not (isinstance(value, str) and value in _NONFINITE):
+            return "RT206", f"_nonfinite lists {name!r:.60} whose value is not non-finite"
     if declared:
         return "RT205", f"non-finite {', '.join(map(str, declared[:5]))} at step {step}"
     return None
 
 
+_EVENT_KEYS = frozenset({"time", "event", "rank", "pid", "detail"})
+
+
 def _check_event(row: dict) -> tuple[str, str] | None:
-    if not _is_number(row.get("time")):
-        return "RT206", "event time must be a number"
-    if row.get("event") not in _EVENTS:
-        return "RT206", f"unknown event {row.get('event')!r:.60}"
+    """The first problem of a decoded event (mirrors event.v1.json), or None."""
+    t = row.get("time")
+    if not _is_number(t) or not t >= 0:
+        return "RT206", "event time must be a number >= 0"
+    event = row.get("event")
+    if not (isinstance(event, str) and event in _EVENTS):
+        return "RT206", f"unknown event {event!r:.60}"
+    extra = set(row) - _EVENT_KEYS
+    if extra:
+        return "RT206", f"unknown event keys {sorted(extra)!r:.80}"
+    if "rank" in row and not _is_uint(row["rank"]):
+        return "RT206", "event rank must be an integer >= 0"
+    if "pid" in row and not (isinstance(row["pid"], int) and not isinstance(row["pid"], bool)):
+        return "RT206", "event pid must be an integer"
     if "detail" in row and not isinstance(row["detail"], dict):
         return "RT206", "event detail must be an object"
     return None
