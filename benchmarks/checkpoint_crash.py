@@ -21,6 +21,7 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -65,6 +66,8 @@ def trial(root: Path, rng: random.Random, max_delay_s: float) -> dict[str, objec
         os.close(read_fd)
         try:
             saver(root, keep, write_fd)
+        except BaseException:
+            traceback.print_exc()
         finally:
             os._exit(1)
     os.close(write_fd)

@@ -130,10 +130,10 @@ class Run:
     """One open run (one process's, or one rank's, view of a run directory).
 
     Create with `start_run` / `attach_run`; close with `finish()` or a `with` block.
-    run.json's `ranks` map records each writer's state ("main" for a process without a rank,
-    else the rank); the run becomes
-    `finished` when the last running rank finishes cleanly, and `failed` as soon as any rank
-    fails.
+    With DDP ranks, run.json's `ranks` map records each writer's state (the rank, or "main"
+    for a process without one that was writing when the first rank joined); the run becomes
+    `finished` when the last running entry finishes cleanly, and `failed` as soon as any
+    writer fails. A single process without ranks has no map.
     """
 
     def __init__(
@@ -158,7 +158,6 @@ class Run:
         self._flush_lock = threading.Lock()
         self._last_step: int | None = None
         self._summary: dict[str, int | float] = {}
-        self._summary_time = 0.0
         self._known_names: set[str] = set()
         self._row_head: dict[str, int] = {} if rank is None else {"rank": rank}
         self._encoder = jsonl.NumberRowEncoder(self._row_head)
@@ -393,9 +392,11 @@ class Run:
             nonlocal finished_now
             doc["heartbeat_at"] = now
             self._merge_summary(doc)
-            ranks = doc.get("ranks") or {}
-            ranks[_rank_key(self.rank)] = status
-            doc["ranks"] = ranks
+            ranks = doc.get("ranks")
+            if ranks is not None:
+                ranks[_rank_key(self.rank)] = status
+            else:
+                ranks = {}  # one process, no ranks: nothing else to wait for
             if status == "failed" and doc["status"] != "failed":
                 doc.update(status="failed", ended_at=now, error=err)
             elif (
@@ -599,7 +600,8 @@ def start_run(
     with runs.run_lock(directory):
         if not (directory / layout.RUN_JSON).exists():
             doc = _new_run_doc(run_id, name or run_id, cfg, prm, seed, tag_map, parent_ref, heartbeat_interval_s)
-            doc["ranks"] = {_rank_key(rank): "running"}
+            if rank is not None:
+                doc["ranks"] = {_rank_key(rank): "running"}
             runs.write_run(directory, doc)
             (directory / layout.CHECKPOINTS).mkdir(exist_ok=True)
             (directory / layout.ARTIFACTS).mkdir(exist_ok=True)
@@ -626,15 +628,18 @@ def _reopen(
             f"run {doc['run_id']} is live (heartbeat {age:.0f} s ago, pid "
             f"{doc.get('environment', {}).get('pid')}); pass rank= to log into it from another process"
         )
+    if cfg and doc["config"] and cfg != doc["config"]:
+        raise RunStateError(f"run {doc['run_id']} was created with another config; fork it instead")
     if doc["status"] == "running" and not live:
         runs.append_event(directory, "crashed", {"heartbeat_at": doc["heartbeat_at"], "found_at": now})
     previous = doc["status"]
-    if cfg and doc["config"] and cfg != doc["config"]:
-        raise RunStateError(f"run {doc['run_id']} was created with another config; fork it instead")
     if not live:
         doc.update(status="running", ended_at=None, error=None)
         doc.pop("ranks", None)  # a new session: ranks join afresh
-    doc.setdefault("ranks", {})[_rank_key(rank)] = "running"
+    if rank is not None:
+        if live and "ranks" not in doc:
+            doc["ranks"] = {_rank_key(None): "running"}  # the process already writing it
+        doc.setdefault("ranks", {})[_rank_key(rank)] = "running"
     doc.update(heartbeat_at=now, heartbeat_interval_s=heartbeat_interval_s)
     doc["config"] = doc["config"] or cfg
     doc["params"] = {**doc["params"], **prm}

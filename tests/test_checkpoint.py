@@ -149,6 +149,7 @@ class Evil:
 MARKER = "/nonexistent"
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_malicious_pickle_is_refused(tmp_path, monkeypatch):
     marker = tmp_path / "pwned"
     monkeypatch.setitem(globals(), "MARKER", str(marker))
@@ -285,3 +286,14 @@ def test_map_location_rustorch(tmp_path):
     assert back.model["0.weight"].device.type == "rustorch"
     cpu = checkpoint.load_checkpoint(saved.path, map_location="cpu", restore_rng=False)
     assert cpu.model["0.weight"].device.type == "cpu"
+
+
+def test_header_length_starting_with_pickle_byte_is_still_safetensors(tmp_path):
+    # A header length whose low byte is 0x80 makes the file start like a pickle.
+    for pad in range(0, 300):
+        saved = checkpoint.save_checkpoint(tmp_path / "p.safetensors", extra={"pad": "x" * pad}, rng=False)
+        if saved.path.read_bytes()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("no padding produced a header length with low byte 0x80")
+    assert checkpoint.load_checkpoint(saved.path).extra == {"pad": "x" * pad}

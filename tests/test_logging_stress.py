@@ -110,7 +110,7 @@ def test_sigkill_leaves_other_runs_untouched_and_own_run_repairable(tmp_path):
     assert [e["event"] for e in runs.iter_events(d)][-4:] == ["crashed", "repaired", "resumed", "finished"]
 
 
-def test_append_after_torn_tail_and_repair_keeps_rejected_bytes(tmp_path):
+def test_append_after_torn_tail_and_repair_keeps_orphan_bytes(tmp_path):
     with rustorch_tools.start_run(tmp_path, name="t") as run:
         run.log_metrics({"a": 1}, step=0)
     path = run.dir / layout.METRICS
@@ -118,12 +118,17 @@ def test_append_after_torn_tail_and_repair_keeps_rejected_bytes(tmp_path):
         fh.write(b'{"step":1,"time":1.0,"a":')  # a writer died here
     with rustorch_tools.start_run(tmp_path, run_id=run.run_id) as again:
         again.log_metrics({"a": 3}, step=2)
+    with open(path, "ab") as fh:  # and a complete line damaged later: evidence, kept
+        fh.write(jsonl.encode_row({"step": 3, "time": 2.0, "a": 4}).replace(b'"a":4', b'"a":5'))
     results = list(jsonl.scan(path))
-    assert [r.error is None for r in results] == [True, False, True]
+    assert [r.error is None for r in results] == [True, False, True, False]
     report = repair.repair_run(run.dir)
-    assert report[layout.METRICS] == {"kept": 2, "removed_lines": [2]}
+    orphan = report[layout.METRICS]["orphan"]
+    assert report[layout.METRICS] == {"kept": 3, "removed_lines": [2], "orphan": orphan}
+    assert orphan.startswith("metrics.jsonl.") and orphan.endswith(".orphan")
+    assert (run.dir / orphan).read_bytes() == b'{"step":1,"time":1.0,"a":\n'
+    assert [r.error is None for r in jsonl.scan(path)] == [True, True, False]
     assert [r["a"] for r in runs.iter_metrics(run.dir)] == [1, 3]
-    assert (run.dir / (layout.METRICS + ".rejected")).read_bytes() == b'{"step":1,"time":1.0,"a":\n'
 
 
 def test_repair_refuses_live_run(tmp_path):

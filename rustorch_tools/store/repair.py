@@ -15,7 +15,8 @@ from typing import Any
 from ..errors import RunStateError
 from . import atomic, jsonl, layout, manifest, runs, schema
 
-REJECTED_SUFFIX = ".rejected"
+ORPHAN_SUFFIX = ".orphan"  # `<file>.<unix time>.orphan`, the naming governance's repair uses
+TORN_REASONS = ("missing or malformed _crc field", "no trailing newline (being written or torn)")
 
 
 @dataclass
@@ -25,36 +26,38 @@ class JsonlRepair:
     path: str
     kept: int = 0
     removed: list[int] = field(default_factory=list)  # line numbers cut out
+    orphan: str | None = None
 
 
 def repair_jsonl(path: str | os.PathLike[str]) -> JsonlRepair:
-    """Rewrite `path` keeping only valid complete lines (atomically).
+    """Cut torn fragments out of `path` (atomically), keeping their bytes in an orphan file.
 
-    The removed lines (corrupt, torn tail) are appended verbatim to `<path>.rejected` so that
-    nothing is destroyed. A file without bad lines is not touched.
+    A torn fragment is what a writer killed mid-line leaves: a line without its `_crc` tail
+    (or without a newline at the end of the file). Lines that are complete but fail their CRC
+    or JSON check are left in place: they are evidence of later damage, readers skip them and
+    `validate` reports them. The removed bytes go verbatim to `<path>.<unix time>.orphan`
+    (written and fsynced before the file is rewritten). A file without torn lines is untouched.
     """
     path = Path(path)
     report = JsonlRepair(str(path))
-    bad = [r for r in jsonl.scan(path) if r.row is None]
-    if not bad:
+    torn = {r.lineno for r in jsonl.scan(path) if r.row is None and r.error in TORN_REASONS}
+    if not torn:
         report.kept = sum(1 for _ in jsonl.scan(path))
         return report
     good: list[bytes] = []
-    rejected: list[bytes] = []
+    cut: list[bytes] = []
     with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, start=1):
-            complete = line.endswith(b"\n")
-            try:
-                if not complete:
-                    raise ValueError
-                jsonl.decode_line(line)
-                good.append(line)
-            except ValueError:
-                rejected.append(line if complete else line + b"\n")
+            if lineno in torn:
+                cut.append(line if line.endswith(b"\n") else line + b"\n")
                 report.removed.append(lineno)
-    atomic.append_line(path.with_name(path.name + REJECTED_SUFFIX), b"".join(rejected))
+            else:
+                good.append(line)
+    orphan = path.with_name(f"{path.name}.{time.time():.6f}{ORPHAN_SUFFIX}")
+    atomic.atomic_write_bytes(orphan, b"".join(cut))
     atomic.atomic_write_bytes(path, b"".join(good))
     report.kept = len(good)
+    report.orphan = orphan.name
     return report
 
 
@@ -94,7 +97,7 @@ def repair_run(run_dir: str | os.PathLike[str], now: float | None = None, force:
 
     - run.json of an older schema is rewritten as the current one (`migrated` event);
     - a stale `running` run becomes `crashed`, ended at its last heartbeat (`crashed` event);
-    - corrupt / torn lines of metrics.jsonl and events.jsonl move to `*.rejected`;
+    - torn fragments of metrics.jsonl and events.jsonl move to `<file>.<time>.orphan`;
     - manifest.json is rebuilt for missing / untracked files; temp files are deleted.
     """
     run_dir = Path(run_dir)
@@ -121,7 +124,7 @@ def repair_run(run_dir: str | os.PathLike[str], now: float | None = None, force:
         for name in (layout.METRICS, layout.EVENTS):
             fixed = repair_jsonl(run_dir / name)
             if fixed.removed:
-                report[name] = {"kept": fixed.kept, "removed_lines": fixed.removed}
+                report[name] = {"kept": fixed.kept, "removed_lines": fixed.removed, "orphan": fixed.orphan}
         changes = rebuild_manifest(run_dir)
         if any(changes.values()):
             report["manifest"] = changes
