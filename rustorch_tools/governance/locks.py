@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,12 +30,15 @@ class UnsafeReservedDir(RustorchToolsError):
 def reserved_dir(runs_dir: Path, name: str, create: bool = True) -> Path:
     """`RUNS_DIR/<name>` as a real folder (created if asked); refuses links and files."""
     path = Path(runs_dir) / name
-    if path.is_symlink() or (path.exists() and not path.is_dir()):
+    if create and not os.path.lexists(path):
+        try:
+            path.mkdir()
+            fsync_dir(Path(runs_dir))
+        except FileExistsError:
+            pass  # a concurrent command created it: checked below like any other
+    if path.is_symlink() or (os.path.lexists(path) and not path.is_dir()):
         raise UnsafeReservedDir(f"{path} must be a folder inside RUNS_DIR (found a link or "
                                 "a file); move it away first")
-    if create and not path.exists():
-        path.mkdir()
-        fsync_dir(Path(runs_dir))
     return path
 
 
