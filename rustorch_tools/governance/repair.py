@@ -71,9 +71,14 @@ def _digest(path: Path) -> str | None:
     return manifest.sha256_file(path)
 
 
+# A run with links or special files is never written to: an append or rewrite could follow
+# a link out of RUNS_DIR. Such runs are for `quarantine`, not `repair`.
+_UNSAFE = frozenset({"RT506", "RT901"})
+
+
 def plan(res: RunResult) -> list[Action]:
     """The repairs `res` calls for, in the order they are applied."""
-    if res.live:
+    if res.live or any(f.code in _UNSAFE for f in res.findings):
         return []
     acts: list[Action] = []
     for name, offset in sorted(res.torn.items()):
