@@ -220,14 +220,14 @@ class _RunChecker:
             self.res.torn[name] = stats.torn_offset
         return stats
 
-    def _tracked(self) -> tuple[dict[str, os.DirEntry], bool]:
+    def _tracked(self, entries: dict[str, str]) -> tuple[dict[str, os.DirEntry], bool]:
         """Regular files under checkpoints/ and artifacts/; links and specials reported."""
         files: dict[str, os.DirEntry] = {}
         unsafe = False
         for top in manifest.TRACKED_DIRS:
-            base = self.dir / top
-            if not base.is_dir() or base.is_symlink():
+            if entries.get(top) != "dir":  # absent, or a link/file reported by _check_entries
                 continue
+            base = self.dir / top
             stack = [base]
             while stack:
                 d = stack.pop()
@@ -252,7 +252,7 @@ class _RunChecker:
         return files, unsafe
 
     def _check_manifest(self, entries: dict[str, str]) -> None:
-        files, _ = self._tracked()
+        files, _ = self._tracked(entries)
         pointer = f"{layout.CHECKPOINTS}/{layout.LATEST}"
         kind = entries.get(layout.MANIFEST)
         if kind is None:
