@@ -184,3 +184,38 @@ def test_heartbeat_refreshed_after_validation_blocks_the_move(tmp_path, monkeypa
     monkeypatch.setattr(qmod, "validate_runs", validate_then_beat)
     out = quarantine_runs(tmp_path)
     assert out.moved == [] and d.is_dir()
+
+
+def test_reserved_folder_that_is_a_link_is_refused(tmp_path, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere")
+    break_run(make_run(tmp_path, "bad"))
+    os.symlink(outside, tmp_path / ".quarantine")
+    res = invoke("quarantine", str(tmp_path))
+    assert res.exit_code == 2 and "link" in res.output
+    assert (tmp_path / "bad").is_dir() and list(outside.iterdir()) == []
+    (tmp_path / ".quarantine").unlink()
+    os.symlink(outside, tmp_path / ".audit")
+    res = invoke("quarantine", str(tmp_path))
+    assert res.exit_code == 2 and list(outside.iterdir()) == []
+    assert (tmp_path / "bad").is_dir()
+    assert invoke("repair", str(tmp_path)).exit_code == 2
+
+
+def test_run_moved_during_validation_is_not_reported(tmp_path, monkeypatch):
+    from rustorch_tools.governance import run_check
+    from rustorch_tools.governance.validate import validate_runs
+
+    make_run(tmp_path, "a")
+    make_run(tmp_path, "b")
+    real = run_check._RunChecker._check_status
+
+    def move_midway(self, doc):
+        real(self, doc)
+        if self.dir.name == "b":  # another process quarantines b right now
+            (tmp_path / ".quarantine").mkdir(exist_ok=True)
+            os.rename(self.dir, tmp_path / ".quarantine" / "b")
+
+    monkeypatch.setattr(run_check._RunChecker, "_check_status", move_midway)
+    report = validate_runs(tmp_path, jobs=1)
+    assert [r.folder for r in report.runs] == ["a"]
+    assert list(report.all_findings()) == []

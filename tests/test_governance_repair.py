@@ -190,3 +190,18 @@ def test_concurrent_repairs_do_each_fix_once(tmp_path):
         assert orphan.read_bytes() == tail
     assert codes(tmp_path) == set()
     assert invoke("audit", "verify", str(tmp_path)).exit_code == 0
+
+
+def test_runs_with_links_are_never_written(tmp_path, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "events").write_bytes(b"outside")
+    d = make_run(tmp_path, "r")
+    (d / "events.jsonl").unlink()
+    import os
+
+    os.symlink(outside / "events", d / "events.jsonl")
+    (d / "manifest.json").unlink()  # repairable, but not in a run with a link
+    out = repair_runs(tmp_path)
+    assert out.actions == []
+    assert (outside / "events").read_bytes() == b"outside"
+    assert not (d / "manifest.json").exists()

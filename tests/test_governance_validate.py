@@ -340,8 +340,10 @@ _JSON_VALUES = st.recursive(
 def test_fast_run_check_never_accepts_what_the_schema_rejects(data):
     doc = run_doc("r", status=data.draw(st.sampled_from(["running", "failed", "finished"])),
                   parent=data.draw(st.sampled_from([None, "p"])))
+    if data.draw(st.booleans()):
+        doc["ranks"] = {"main": "running", "1": "finished"}
     for _ in range(data.draw(st.integers(0, 3))):
-        key = data.draw(st.sampled_from(sorted(doc) + ["extra"]))
+        key = data.draw(st.sampled_from(sorted(doc) + ["extra", "ranks"]))
         if data.draw(st.booleans()) and key in doc and isinstance(doc[key], dict) and doc[key]:
             sub = data.draw(st.sampled_from(sorted(doc[key])))
             doc[key] = {**doc[key], sub: data.draw(_JSON_VALUES)}
@@ -376,6 +378,9 @@ def test_fast_manifest_check_never_accepts_what_the_schema_rejects(data):
 
 def test_clean_metrics_take_the_bulk_path(tmp_path, monkeypatch):
     make_run(tmp_path, "r", rows=300)
+    ddp = b"".join(encode_row({"step": s, "time": 1.0, "rank": k, "loss": 0.5})
+                   for s in range(100) for k in (1, 0, 2))
+    make_run(tmp_path, "ddp", metrics=ddp)
 
     def boom(*a):
         raise AssertionError("slow path used for a clean metrics file")
@@ -383,3 +388,128 @@ def test_clean_metrics_take_the_bulk_path(tmp_path, monkeypatch):
     monkeypatch.setattr(jsonl_check.JsonlChecker, "_slow_line",
                         lambda self, line, n: boom() if self.kind == "metrics" else None)
     assert list(validate_runs(tmp_path, jobs=1).all_findings()) == []
+
+
+def test_runs_written_by_the_logging_api_validate_clean(tmp_path):
+    import warnings
+
+    import rustorch_tools
+
+    art = tmp_path / "plot.txt"
+    art.write_text("plot")
+    root = tmp_path / "runs"
+    with rustorch_tools.start_run(root=root, name="a", config={"lr": 0.1}, seed=1) as run:
+        for i in range(50):
+            run.log_metrics({"loss": 1.0 / (i + 1), "acc": i / 50}, step=i)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            run.log_metrics({"loss": float("nan")}, step=50)
+        run.log_artifact(art)
+        parent = run.run_id
+    with rustorch_tools.start_run(root=root, name="b", parent=parent) as child:
+        child.log_metrics({"loss": 0.5}, step=0)
+    ddp = "ddp-run"
+    for rank in (0, 1):
+        with rustorch_tools.start_run(root=root, run_id=ddp, rank=rank) as r:
+            for i in range(10):
+                r.log_metrics({"loss": 1.0 / (i + 1)}, step=i)
+    report = validate_runs(root, jobs=1)
+    found = [(f.run_id, f.code) for f in report.all_findings()]
+    assert found == [(parent, "RT205")], [f.to_dict() for f in report.all_findings()]
+    assert len(report.runs) == 3
+
+
+_ROW = st.fixed_dictionaries(
+    {"step": st.one_of(st.integers(0, 50), st.integers(0, 10**20), st.just(-1)),
+     "time": st.one_of(st.floats(0, 2e9), st.floats(-5, 0), st.just(0.0))},
+    optional={"rank": st.integers(0, 2), "bad\x01name": st.just(1), "x" * 201: st.just(2), "": st.just(3), "_u": st.just(4), "y" * 200: st.just(5),
+              "loss": st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                                st.integers(-10**20, 10**20), st.text(max_size=3)),
+              "acc": st.floats(-1e300, 1e300), "k\"ey": st.integers()})
+
+
+@settings(max_examples=250, deadline=None)
+@given(rows=st.lists(_ROW, min_size=1, max_size=30), flip=st.integers(0, 10**6),
+       ranked=st.sampled_from([None, 1, 3]))
+def test_bulk_path_agrees_with_line_by_line(rows, flip, ranked):
+    if ranked:  # every row from one of `ranked` DDP ranks (the bulk path handles that)
+        rows = [{"step": r["step"], "time": r["time"], "rank": i % ranked,
+                 **{k: v for k, v in r.items() if k not in ("step", "time", "rank")}}
+                for i, r in enumerate(rows)]
+    data = bytearray(b"".join(encode_row(r) for r in rows))
+    if flip % 3 == 0:
+        data[flip % len(data)] ^= 0x20
+    data = bytes(data) if bytes(data).endswith(b"\n") else bytes(data) + b"\n"
+
+    def run(fast: bool):
+        checker = jsonl_check.JsonlChecker("metrics", "r", "r/metrics.jsonl")
+        if not fast:
+            checker._fast = lambda *a: False
+        saved = jsonl_check._MIN_SPLIT
+        jsonl_check._MIN_SPLIT = 2 if fast else saved  # exercise the halving too
+        try:
+            checker.feed(data, 1)
+        finally:
+            jsonl_check._MIN_SPLIT = saved
+        return ([f.to_dict() for f in checker.finish()], checker.stats.rows,
+                checker.last_step, json.dumps(checker.stats.last_row, sort_keys=True))
+
+    assert run(True) == run(False)
+
+
+def test_progress_bar_only_on_a_tty(monkeypatch):
+    import sys
+
+    from rustorch_tools.governance import validate as vmod
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    items = [1, 2]
+    assert vmod._progress(2)(items) is items
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    wrapped = vmod._progress(2)(items)
+    assert type(wrapped).__name__ == "tqdm" and list(wrapped) == items
+
+
+def test_module_entry_point_exit_codes(tmp_path):
+    import subprocess
+    import sys
+
+    make_run(tmp_path, "r")
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "rustorch_tools", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    assert run("validate", str(tmp_path), "--json").returncode == 0
+    (tmp_path / "r" / "run.json").write_text("{")
+    p = run("validate", str(tmp_path))
+    assert p.returncode == 1 and "RT102" in p.stdout and "Traceback" not in p.stderr
+    p = run("validate", str(tmp_path / "missing"))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+def test_one_bad_line_in_a_big_chunk_keeps_the_rest_on_the_bulk_path(tmp_path, monkeypatch):
+    d = make_run(tmp_path, "r", rows=5000)
+    data = bytearray((d / "metrics.jsonl").read_bytes())
+    data[len(data) // 2] ^= 1
+    (d / "metrics.jsonl").write_bytes(bytes(data))
+    slow = []
+    real = jsonl_check.JsonlChecker._slow_line
+    monkeypatch.setattr(jsonl_check.JsonlChecker, "_slow_line",
+                        lambda self, line, n: (slow.append(n), real(self, line, n)))
+    found = [(f.code, f.line) for f in validate_runs(tmp_path, jobs=1).all_findings()]
+    assert [c for c, _ in found] == ["RT201"]
+    metrics_slow = [n for n in slow if n > 2]  # events.jsonl has 2 lines
+    assert 0 < len(metrics_slow) <= jsonl_check._MIN_SPLIT
+
+
+def test_validate_with_a_linked_audit_folder_reports_and_writes_nothing_there(
+        tmp_path, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    make_run(tmp_path, "r")
+    os.symlink(outside, tmp_path / ".audit")
+    res = CliRunner().invoke(cli, ["validate", str(tmp_path)])
+    assert res.exit_code == 1 and "RT506" in res.output
+    assert list(outside.iterdir()) == []

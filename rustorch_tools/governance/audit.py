@@ -22,7 +22,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from ..store.atomic import append_line, atomic_write_json, fsync_dir
+from ..store.atomic import append_line, atomic_write_json
 from ..store.layout import AUDIT_DIR
 
 GENESIS = "0" * 64
@@ -79,11 +79,9 @@ def _last_line(path: Path, block: int = 65536) -> bytes | None:
 
 def append(runs_dir: Path, command: str, details: dict) -> dict:
     """Append one entry; returns it (with its hash). Raises OSError if .audit is not writable."""
-    adir = audit_dir(runs_dir)
-    created = not adir.exists()
-    adir.mkdir(parents=True, exist_ok=True)
-    if created:
-        fsync_dir(Path(runs_dir))
+    from .locks import reserved_dir  # (locks imports validate, which must not import audit)
+
+    adir = reserved_dir(runs_dir, AUDIT_DIR)
     log = adir / LOG_NAME
     with FileLock(str(adir / LOCK_NAME)):
         last = _last_line(log)
@@ -121,6 +119,10 @@ def verify(runs_dir: Path) -> AuditStatus:
     """Walk the whole chain; every problem names the 1-based line it was found at."""
     adir = audit_dir(runs_dir)
     log = adir / LOG_NAME
+    if adir.is_symlink() or log.is_symlink():
+        return AuditStatus(ok=False, entries=0, problems=[
+            {"line": None, "problem": f"{AUDIT_DIR} or its log is a symbolic link (not "
+                                      "followed)"}])
     if not log.exists():
         return AuditStatus(ok=True, entries=0, present=False)
     problems: list[dict] = []

@@ -63,7 +63,7 @@ def _remediation(findings: list[Finding]) -> str:
 def _audit_or_warn(runs_dir: Path, command: str, details: dict) -> None:
     try:
         audit.append(runs_dir, command, details)
-    except OSError as e:
+    except (OSError, RustorchToolsError) as e:  # a read-only RUNS_DIR can still be validated
         click.echo(f"warning: could not write the audit entry: {e}", err=True)
 
 

@@ -18,6 +18,8 @@ _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _RUN_KEYS = frozenset({"schema_version", "run_id", "name", "status", "created_at", "started_at",
                        "ended_at", "heartbeat_at", "heartbeat_interval_s", "config", "params",
                        "seed", "tags", "parent", "environment", "error", "summary"})
+_RANK_KEY = re.compile(r"main|0|[1-9][0-9]*")
+_RANK_STATES = frozenset({"running", "finished", "failed"})
 _STATUS = frozenset({"running", "finished", "failed", "crashed"})
 _RELATIONS = frozenset({"resume", "fork", "finetune"})
 _ENV_STR = ("python", "hostname")
@@ -46,8 +48,17 @@ def _run_id(v: Any) -> bool:
     return type(v) is str and _RUN_ID.fullmatch(v) is not None
 
 
+def _ranks_ok(ranks: Any) -> bool:
+    return type(ranks) is dict and all(
+        type(k) is str and _RANK_KEY.fullmatch(k) is not None and _one_of(v, _RANK_STATES)
+        for k, v in ranks.items())
+
+
 def run_doc_ok(doc: Any) -> bool:
-    if type(doc) is not dict or doc.keys() != _RUN_KEYS:
+    if type(doc) is not dict:
+        return False
+    keys = doc.keys()
+    if keys != _RUN_KEYS and not (keys - {"ranks"} == _RUN_KEYS and _ranks_ok(doc["ranks"])):
         return False
     if not (_int(doc["schema_version"]) and doc["schema_version"] == 1 and _run_id(doc["run_id"])):
         return False

@@ -3,12 +3,13 @@
 The store's `jsonl.scan` decodes one line at a time (~10 µs a line in CPython); validating
 millions of rows that way is far too slow, so this module checks lines in bulk: a chunk of
 complete lines is CRC-checked with `zlib.crc32` mapped over the line bodies plus a vectorized
-numpy step for the closing `}`, steps are parsed from the raw bytes with numpy, and a single
-regex search proves every value is a plain number. Any chunk that does not pass the fast
-path (a bad CRC, a string, `_nonfinite`, `rank`, odd key order) is re-checked line by line
-with the store's `decode_line`, which gives the precise reason. Memory stays bounded by the
-chunk size whatever the file size; a line longer than `MAX_LINE` is reported and skipped
-without being buffered.
+numpy step for the closing `}`, the stored CRCs, the steps and the value types are read from
+the raw bytes with numpy (docs/governance.md lists what this proves). A chunk that does not
+pass (a bad CRC, a string, `_nonfinite`, `rank`, odd key order) is halved until the halves
+are small, and only the small pieces that still fail are re-checked line by line with the
+store's `decode_line`, which gives the precise reason. Memory stays bounded by the chunk size
+whatever the file size; a line longer than `MAX_LINE` is reported and skipped without being
+buffered.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .findings import Finding
 CHUNK = 4 << 20
 MAX_LINE = 16 << 20
 MAX_PER_CODE = 10  # individual findings per code and file; the rest are counted
+_MIN_SPLIT = 256  # a failing piece of at most this many lines is checked line by line
 
 _SUFFIX_LEN = len(',"_crc":"00000000"}')
 # Relative to a line's newline: `,"_crc":"` at -19..-11, 8 hex digits at -10..-3, `"}` at -2..-1.
@@ -36,10 +38,14 @@ _TAIL_HEAD = np.frombuffer(b',"_crc":"', np.uint8)
 _TAIL_HEAD_OFFSETS = np.concatenate([np.arange(-19, -10), [-2, -1]])
 _TAIL_HEAD = np.concatenate([_TAIL_HEAD, np.frombuffer(b'"}', np.uint8)])
 _TAIL_HEX_OFFSETS = np.arange(-10, -2)
-_HEX = np.full(256, -1, np.int16)
-_HEX[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
-_HEX[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
-_NIBBLE_SHIFTS = np.arange(28, -1, -4, dtype=np.uint32)
+_STEP_HEAD = np.frombuffer(b'{"step":', np.uint8)
+_STEP_OFFSETS = np.arange(8)
+# Two key colons closer than this leave no room for a key over 200 characters between them.
+_MAX_KEY_SPAN = 204
+_TIME_KEY = np.frombuffer(b',"time":', np.uint8)
+_TIME_OFFSETS = np.arange(len(_TIME_KEY))
+_RANK_KEY = np.frombuffer(b'"rank', np.uint8)
+_RANK_OFFSETS = np.arange(-6, -1)
 _STEP_PREFIX = b'{"step":'
 _EVENTS = frozenset({"created", "resumed", "checkpointed", "artifact", "finished", "failed",
                      "crashed", "migrated", "repaired", "quarantined", "released"})
@@ -101,10 +107,16 @@ def _expected_crcs(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
     head = arr[nl[:, None] + _TAIL_HEAD_OFFSETS]
     if not (head == _TAIL_HEAD).all():
         return None
-    vals = _HEX[arr[nl[:, None] + _TAIL_HEX_OFFSETS]]
-    if (vals < 0).any():
+    digits = arr[nl[:, None] + _TAIL_HEX_OFFSETS]
+    if ((digits >= 65) & (digits <= 70)).any():  # uppercase: fromhex takes it, the format not
         return None
-    return (vals.astype(np.uint32) << _NIBBLE_SHIFTS).sum(axis=1, dtype=np.uint32)
+    try:
+        raw = bytes.fromhex(digits.tobytes().decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if len(raw) != 4 * len(nl):  # fromhex skips whitespace
+        return None
+    return np.frombuffer(raw, ">u4").astype(np.uint32)
 
 
 def _actual_crcs(lines: list[bytes]) -> np.ndarray:
@@ -117,51 +129,94 @@ def _actual_crcs(lines: list[bytes]) -> np.ndarray:
     return c ^ _MASK
 
 
-def _values_are_numbers(arr: np.ndarray, nl: np.ndarray) -> bool:
-    """True when every value in the lines is a plain JSON number except the `_crc` string.
+def _scan_values(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
+    """Positions of the `:` after every `"rank"` key, or None unless every value in the lines
+    is a plain JSON number (the `_crc` string apart).
 
     A value starts right after a `":` (a key's closing quote and the colon); a `":` inside a
     key can only add positions, which makes the test stricter, never looser.
     """
     colon = np.flatnonzero(arr == 58)
-    colon = colon[(colon > 0) & (colon < len(arr) - 2)]
+    colon = colon[(colon > 5) & (colon < len(arr) - 2)]
     colon = colon[arr[colon - 1] == 34]
+    if (np.diff(colon) > _MAX_KEY_SPAN).any():
+        return None  # a key may be longer than 200 characters: line by line
+    before = arr[colon - 3]
+    if ((arr[colon - 2] == 34) & ((before == 44) | (before == 123))).any():
+        return None  # an empty key `"":`
+    ends_k = colon[arr[colon - 2] == 107]  # keys ending in "k": candidates for "rank"
+    rank = ends_k[(arr[ends_k[:, None] + _RANK_OFFSETS] == _RANK_KEY).all(axis=1)]
     nxt = arr[colon + 1]
     quoted = nxt == 34
     if not np.array_equal(colon[quoted], nl - 12):  # exactly one string a line: the CRC
-        return False
+        return None
     rest = nxt[~quoted]
     digit = (rest >= 48) & (rest <= 57)
     if digit.all():
-        return True
+        return rank
     minus = rest == 45
     if not (digit | minus).all():
-        return False
+        return None
     after = arr[colon[~quoted][minus] + 2]
-    return bool(((after >= 48) & (after <= 57)).all())
+    return rank if bool(((after >= 48) & (after <= 57)).all()) else None
+
+
+def _parse_uints(arr: np.ndarray, pos: np.ndarray,
+                 nl: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The JSON integers starting at `pos` (one per line, each followed by `,`) and the
+    positions of those commas, or None if any is not a plain non-negative integer of at most
+    18 digits (int64-safe)."""
+    pos = pos.copy()
+    end = np.zeros_like(pos)
+    d = arr[pos].astype(np.int64) - 48
+    if ((d < 0) | (d > 9)).any():
+        return None
+    val = d
+    leading_zero = d == 0
+    live = np.ones(len(pos), bool)
+    for _ in range(18):
+        pos += 1
+        c = arr[np.minimum(pos, nl)]
+        isd = live & (c >= 48) & (c <= 57)
+        ended = live & ~isd
+        if ended.any():
+            if (c[ended] != 44).any():  # the value must be followed by ","
+                return None
+            end[ended] = pos[ended]
+            live &= isd
+            if not live.any():
+                return val, end
+        if (leading_zero & isd).any():  # "01": not JSON
+            return None
+        val = np.where(isd, val * 10 + (c.astype(np.int64) - 48), val)
+    return None  # more than 18 digits
 
 
 def _fast_steps(arr: np.ndarray, starts: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
     """Steps of rows that all start with `{"step":<digits>,`; None otherwise."""
-    heads = arr[starts[:, None] + np.arange(len(_STEP_PREFIX))]
-    if not (heads == np.frombuffer(_STEP_PREFIX, np.uint8)).all():
+    heads = arr[starts[:, None] + _STEP_OFFSETS]
+    if not (heads == _STEP_HEAD).all():
         return None
-    first = starts + len(_STEP_PREFIX)
-    commas = np.flatnonzero(arr == 44)
-    ends = commas[np.minimum(np.searchsorted(commas, first), len(commas) - 1)]
-    ndig = ends - first
-    if len(commas) == 0 or (ndig < 1).any() or (ndig > 18).any() or (ends > nl).any():
-        return None  # 18 digits stay int64-safe; longer steps take the slow path
-    if ((ndig > 1) & (arr[first] == 48)).any():  # leading zero: not JSON
+    parsed = _parse_uints(arr, starts + len(_STEP_PREFIX), nl)
+    if parsed is None:
         return None
-    val = np.zeros(len(starts), np.int64)
-    for j in range(int(ndig.max())):
-        take = ndig > j
-        d = arr[np.where(take, first + j, first)].astype(np.int64) - 48
-        if ((d < 0) | (d > 9)).any():
-            return None
-        val = np.where(take, val * 10 + d, val)
-    return val
+    steps, at = parsed
+    # The step's digits end at a ",": then `"time":` must follow with a non-negative number.
+    if not (arr[np.minimum(at[:, None] + _TIME_OFFSETS, nl[:, None])] == _TIME_KEY).all():
+        return None
+    if (arr[at + len(_TIME_KEY)] == 45).any():  # "-": a negative time, slow path says so
+        return None
+    return steps
+
+
+def _fast_ranks(arr: np.ndarray, rank_colons: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
+    """The rank of every line when each line has exactly one `"rank":<uint>`; else None."""
+    if len(rank_colons) != len(nl):
+        return None
+    if not np.array_equal(np.searchsorted(nl, rank_colons), np.arange(len(nl))):
+        return None  # two in one line and none in another
+    parsed = _parse_uints(arr, rank_colons + 1, nl)
+    return None if parsed is None else parsed[0]
 
 
 class JsonlChecker:
@@ -179,15 +234,26 @@ class JsonlChecker:
         """`chunk`: complete lines, each ending with b"\\n"."""
         lines = chunk.split(b"\n")
         lines.pop()  # after the final newline
-        if not lines:
+        if lines:
+            self._feed_lines(chunk, lines, first_lineno)
+
+    def _feed_lines(self, chunk: bytes, lines: list[bytes], first: int) -> None:
+        if self.kind == "metrics" and self._fast(chunk, lines, first):
             return
-        if self.kind == "metrics" and self._fast(chunk, lines, first_lineno):
+        if self.kind == "metrics" and len(lines) > _MIN_SPLIT:
+            # One bad line must not send a whole 4 MiB chunk down the slow path: halve it;
+            # halves are fed in order, so step continuity is kept.
+            half = len(lines) // 2
+            for part, at in ((lines[:half], first), (lines[half:], first + half)):
+                self._feed_lines(b"\n".join(part) + b"\n", part, at)
             return
         for i, line in enumerate(lines):
-            self._slow_line(line, first_lineno + i)
+            self._slow_line(line, first + i)
 
     def _fast(self, chunk: bytes, lines: list[bytes], first: int) -> bool:
-        if b'"rank":' in chunk:
+        if b"\\" in chunk:  # escapes (e.g. control characters in names): check line by line
+            return False
+        if chunk.count(b',"_') != len(lines):  # a `_` key other than `_crc`
             return False
         arr = np.frombuffer(chunk, np.uint8)
         nl = np.flatnonzero(arr == 10)
@@ -196,15 +262,30 @@ class JsonlChecker:
         starts[1:] = nl[:-1] + 1
         if len(nl) != len(lines) or ((nl - starts) < len(_STEP_PREFIX) + _SUFFIX_LEN + 2).any():
             return False
-        if not _values_are_numbers(arr, nl):
+        rank_colons = _scan_values(arr, nl)
+        if rank_colons is None:
             return False
+        ranks = None
+        if len(rank_colons):
+            ranks = _fast_ranks(arr, rank_colons, nl)
+            if ranks is None:
+                return False
         expected = _expected_crcs(arr, nl)
         if expected is None or not np.array_equal(expected, _actual_crcs(lines)):
             return False
         steps = _fast_steps(arr, starts, nl)
         if steps is None:
             return False
-        prev = self.last_step.get(None)
+        if ranks is None:
+            self._check_steps(steps, first, None)
+        else:
+            self._check_ranked_steps(steps, ranks, first)
+        self.stats.rows += len(lines)
+        self._set_last(lines[-1])
+        return True
+
+    def _check_steps(self, steps: np.ndarray, first: int, rank: int | None) -> None:
+        prev = self.last_step.get(rank)
         if prev is not None and steps[0] < prev:
             self._descent(first, int(steps[0]), prev)
         down = np.flatnonzero(steps[1:] < steps[:-1])
@@ -212,10 +293,25 @@ class JsonlChecker:
             self._descent(first + int(i) + 1, int(steps[i + 1]), int(steps[i]))
         for _ in down[MAX_PER_CODE:]:
             self.out.add("RT203", "", None)
-        self.last_step[None] = int(steps[-1])
-        self.stats.rows += len(lines)
-        self._set_last(lines[-1])
-        return True
+        self.last_step[rank] = int(steps[-1])
+
+    def _check_ranked_steps(self, steps: np.ndarray, ranks: np.ndarray, first: int) -> None:
+        """Steps must not go back within each rank; findings in line order."""
+        order = np.lexsort((np.arange(len(steps)), ranks))  # by rank, then by line
+        r, s = ranks[order], steps[order]
+        same = r[1:] == r[:-1]
+        down = np.flatnonzero(same & (s[1:] < s[:-1]))
+        found = [(int(order[i + 1]), int(s[i + 1]), int(s[i])) for i in down]
+        heads = np.flatnonzero(np.r_[True, ~same])  # first row of each rank in this chunk
+        tails = np.r_[heads[1:] - 1, len(r) - 1]
+        for h, t in zip(heads, tails, strict=True):
+            rank = int(r[h])
+            prev = self.last_step.get(rank)
+            if prev is not None and s[h] < prev:
+                found.append((int(order[h]), int(s[h]), prev))
+            self.last_step[rank] = int(s[t])
+        for line, step, prev in sorted(found):
+            self._descent(first + line, step, prev)
 
     def _set_last(self, line: bytes) -> None:
         try:
@@ -275,23 +371,36 @@ def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+def _is_uint(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _bad_name(key: str) -> bool:
+    return not key or len(key) > 200 or any(c < " " or c == "\x7f" for c in key)
+
+
 def check_metric_row(row: dict) -> tuple[str, str] | None:
+    """The first problem of a decoded metric row (mirrors metric_row.v1.json), or None.
+    `RT205` is not a problem of the row, it says the row holds non-finite values."""
     step = row.get("step")
-    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+    if not _is_uint(step):
         return "RT206", f"step must be an integer >= 0, got {step!r:.40}"
-    if not _is_number(row.get("time")):
-        return "RT206", "time must be a number"
-    rank = row.get("rank")
-    if "rank" in row and (not isinstance(rank, int) or isinstance(rank, bool) or rank < 0):
+    t = row.get("time")
+    if not _is_number(t) or not t >= 0:
+        return "RT206", f"time must be a number >= 0, got {t!r:.40}"
+    if "rank" in row and not _is_uint(row["rank"]):
         return "RT206", "rank must be an integer >= 0"
     declared = row.get("_nonfinite", [])
-    if not isinstance(declared, list) or not all(isinstance(d, str) for d in declared):
-        return "RT206", "_nonfinite must be a list of metric names"
+    if not isinstance(declared, list) or not all(isinstance(d, str) for d in declared) \
+            or ("_nonfinite" in row and not declared) or len(set(declared)) != len(declared):
+        return "RT206", "_nonfinite must be a non-empty list of distinct metric names"
     for key, value in row.items():
+        if _bad_name(key):
+            return "RT206", f"invalid key {key!r:.60}"
         if key in ("step", "time", "rank", "_nonfinite"):
             continue
-        if not key or key.startswith("_") or len(key) > 200:
-            return "RT206", f"invalid metric name {key!r:.60}"
+        if key.startswith("_"):
+            return "RT206", f"unknown reserved key {key!r:.60}"
         if isinstance(value, str) and value in _NONFINITE:
             if key not in declared:
                 return "RT204", f"{key!r:.60} is {value!r} but not listed in _nonfinite"
@@ -301,18 +410,32 @@ def check_metric_row(row: dict) -> tuple[str, str] | None:
         if isinstance(value, float) and not math.isfinite(value):
             return "RT204", f"{key!r:.60} holds a raw {value!r} literal (not valid JSON)"
     for name in declared:
-        if row.get(name) not in _NONFINITE:
-            return "RT206", f"_nonfinite lists {name!r:.60} whose value is finite"
+        value = row.get(name)
+        if not (isinstance(value, str) and value in _NONFINITE):
+            return "RT206", f"_nonfinite lists {name!r:.60} whose value is not non-finite"
     if declared:
         return "RT205", f"non-finite {', '.join(map(str, declared[:5]))} at step {step}"
     return None
 
 
+_EVENT_KEYS = frozenset({"time", "event", "rank", "pid", "detail"})
+
+
 def _check_event(row: dict) -> tuple[str, str] | None:
-    if not _is_number(row.get("time")):
-        return "RT206", "event time must be a number"
-    if row.get("event") not in _EVENTS:
-        return "RT206", f"unknown event {row.get('event')!r:.60}"
+    """The first problem of a decoded event (mirrors event.v1.json), or None."""
+    t = row.get("time")
+    if not _is_number(t) or not t >= 0:
+        return "RT206", "event time must be a number >= 0"
+    event = row.get("event")
+    if not (isinstance(event, str) and event in _EVENTS):
+        return "RT206", f"unknown event {event!r:.60}"
+    extra = set(row) - _EVENT_KEYS
+    if extra:
+        return "RT206", f"unknown event keys {sorted(extra)!r:.80}"
+    if "rank" in row and not _is_uint(row["rank"]):
+        return "RT206", "event rank must be an integer >= 0"
+    if "pid" in row and not (isinstance(row["pid"], int) and not isinstance(row["pid"], bool)):
+        return "RT206", "event pid must be an integer"
     if "detail" in row and not isinstance(row["detail"], dict):
         return "RT206", "event detail must be an object"
     return None

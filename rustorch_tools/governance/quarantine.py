@@ -18,7 +18,7 @@ from ..store import layout, runs
 from ..store.atomic import atomic_write_json, fsync_dir
 from . import audit
 from .findings import Severity
-from .locks import governance_lock
+from .locks import governance_lock, reserved_dir
 from .run_check import QUARANTINE_FILE, RunResult, check_run
 from .validate import ValidationReport, validate_one, validate_runs
 
@@ -31,10 +31,11 @@ class Move:
     source: str  # relative to RUNS_DIR
     target: str
     codes: list[str] = field(default_factory=list)
+    record_error: str | None = None
 
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "from": self.source, "to": self.target,
-                "codes": self.codes}
+                "codes": self.codes, "record_error": self.record_error}
 
 
 @dataclass
@@ -79,10 +80,11 @@ def quarantine_runs(runs_dir: Path, dry_run: bool = False, jobs: int | None = No
     runs_dir = Path(runs_dir)
     kw = {} if lock_timeout is None else {"timeout": lock_timeout}
     # A dry run reads only, so it does not take (or create) the lock.
+    qdir = reserved_dir(runs_dir, layout.QUARANTINE_DIR, create=False)
+    reserved_dir(runs_dir, layout.AUDIT_DIR, create=False)  # refuse before moving anything
     with nullcontext() if dry_run else governance_lock(runs_dir, **kw):
         report = validate_runs(runs_dir, jobs=jobs)
         out = QuarantineOutcome(report, dry_run=dry_run)
-        qdir = runs_dir / layout.QUARANTINE_DIR
         for res in report.runs:
             if not res.has_errors:
                 continue
@@ -101,17 +103,18 @@ def quarantine_runs(runs_dir: Path, dry_run: bool = False, jobs: int | None = No
             if dry_run:
                 out.moved.append(move)
                 continue
-            if not qdir.exists():
-                qdir.mkdir()
-                fsync_dir(runs_dir)
+            reserved_dir(runs_dir, layout.QUARANTINE_DIR)
             now = time.time()
             # rename() onto an existing empty folder would succeed silently; the lexists
             # check above under the governance lock rules that out.
             os.rename(src, dst)
             fsync_dir(runs_dir)
             fsync_dir(qdir)
-            atomic_write_json(dst / QUARANTINE_FILE, _record(res, now))
             out.moved.append(move)
+            try:
+                atomic_write_json(dst / QUARANTINE_FILE, _record(res, now))
+            except OSError as e:  # the move stands; validate reports RT601 for it
+                move.record_error = f"QUARANTINE.json not written: {e}"
         if not dry_run:
             audit.append(runs_dir, "quarantine", {
                 "moved": [m.to_dict() for m in out.moved], "skipped": out.skipped,
@@ -140,9 +143,10 @@ def release_run(runs_dir: Path, run_id: str,
     """Move `.quarantine/<run_id>` back to RUNS_DIR if it validates without errors."""
     runs_dir = Path(runs_dir)
     layout.validate_run_id(run_id)
+    reserved_dir(runs_dir, layout.AUDIT_DIR, create=False)
     kw = {} if lock_timeout is None else {"timeout": lock_timeout}
     with governance_lock(runs_dir, **kw):
-        src = runs_dir / layout.QUARANTINE_DIR / run_id
+        src = reserved_dir(runs_dir, layout.QUARANTINE_DIR, create=False) / run_id
         dst = runs_dir / run_id
         if src.is_symlink() or not src.is_dir():
             raise ReleaseError(f"{run_id!r} is not in {runs_dir / layout.QUARANTINE_DIR}")
@@ -155,8 +159,8 @@ def release_run(runs_dir: Path, run_id: str,
         else:
             record = src / QUARANTINE_FILE
             if record.exists() or record.is_symlink():
-                rdir = audit.audit_dir(runs_dir) / RELEASED_DIR
-                rdir.mkdir(parents=True, exist_ok=True)
+                reserved_dir(runs_dir, layout.AUDIT_DIR)
+                rdir = reserved_dir(audit.audit_dir(runs_dir), RELEASED_DIR)
                 kept = rdir / f"{run_id}.{time.time():.6f}.json"
                 os.rename(record, kept)
                 fsync_dir(rdir)

@@ -29,7 +29,7 @@ from ..store.atomic import atomic_write_bytes, fsync_dir
 from ..store.jsonl import nonfinite_text
 from . import audit
 from .jsonl_check import check_metric_row
-from .locks import governance_lock
+from .locks import governance_lock, reserved_dir
 from .run_check import ORPHAN_SUFFIX, RunResult, summary_metrics
 from .validate import ValidationReport, validate_runs
 
@@ -71,9 +71,14 @@ def _digest(path: Path) -> str | None:
     return manifest.sha256_file(path)
 
 
+# A run with links or special files is never written to: an append or rewrite could follow
+# a link out of RUNS_DIR. Such runs are for `quarantine`, not `repair`.
+_UNSAFE = frozenset({"RT506", "RT901"})
+
+
 def plan(res: RunResult) -> list[Action]:
     """The repairs `res` calls for, in the order they are applied."""
-    if res.live:
+    if res.live or any(f.code in _UNSAFE for f in res.findings):
         return []
     acts: list[Action] = []
     for name, offset in sorted(res.torn.items()):
@@ -204,6 +209,7 @@ def repair_runs(runs_dir: Path, dry_run: bool = False, jobs: int | None = None,
                 lock_timeout: float | None = None) -> RepairOutcome:
     runs_dir = Path(runs_dir)
     kw = {} if lock_timeout is None else {"timeout": lock_timeout}
+    reserved_dir(runs_dir, layout.AUDIT_DIR, create=False)  # refuse before changing anything
     # A dry run reads only, so it does not take (or create) the lock.
     with nullcontext() if dry_run else governance_lock(runs_dir, **kw):
         report = validate_runs(runs_dir, jobs=jobs)

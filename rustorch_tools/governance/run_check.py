@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,7 @@ class RunResult:
     manifest_missing: bool = False
     summary_stale: bool = False
     stale: bool = False
+    vanished: bool = False  # moved away (quarantine, release) while it was being checked
 
     @property
     def worst(self) -> Severity | None:
@@ -61,12 +61,13 @@ class RunResult:
                 "findings": [f.to_dict() for f in self.findings]}
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISLNK(mode):
+def _kind(e: os.DirEntry) -> str:
+    """From the directory entry's type (no stat call unless the filesystem does not say)."""
+    if e.is_symlink():
         return "link"
-    if stat.S_ISDIR(mode):
+    if e.is_dir(follow_symlinks=False):
         return "dir"
-    if stat.S_ISREG(mode):
+    if e.is_file(follow_symlinks=False):
         return "file"
     return "special"
 
@@ -88,8 +89,11 @@ class _RunChecker:
         if not layout.RUN_ID_RE.fullmatch(self.dir.name):
             self.add("RT107", f"folder name {self.dir.name!r} is not a valid run id")
         try:
-            entries = {e.name: _kind(e.stat(follow_symlinks=False).st_mode)
-                       for e in os.scandir(self.dir)}
+            with os.scandir(self.dir) as it:
+                entries = {e.name: _kind(e) for e in it}
+        except FileNotFoundError:
+            self.res.vanished = True
+            return self.res
         except OSError as e:
             self.add("RT901", f"cannot list the run folder: {e.strerror or e}")
             return self.res
@@ -102,6 +106,8 @@ class _RunChecker:
         self._check_manifest(entries)
         if doc is not None:
             self._check_summary(doc, stats.get("metrics"))
+        if self.res.findings and not os.path.lexists(self.dir):
+            self.res.vanished = True  # its findings describe a half-seen folder: drop them
         return self.res
 
     def _check_entries(self, entries: dict[str, str]) -> None:
@@ -214,14 +220,14 @@ class _RunChecker:
             self.res.torn[name] = stats.torn_offset
         return stats
 
-    def _tracked(self) -> tuple[dict[str, os.stat_result], bool]:
+    def _tracked(self, entries: dict[str, str]) -> tuple[dict[str, os.DirEntry], bool]:
         """Regular files under checkpoints/ and artifacts/; links and specials reported."""
-        files: dict[str, os.stat_result] = {}
+        files: dict[str, os.DirEntry] = {}
         unsafe = False
         for top in manifest.TRACKED_DIRS:
-            base = self.dir / top
-            if not base.is_dir() or base.is_symlink():
+            if entries.get(top) != "dir":  # absent, or a link/file reported by _check_entries
                 continue
+            base = self.dir / top
             stack = [base]
             while stack:
                 d = stack.pop()
@@ -234,12 +240,11 @@ class _RunChecker:
                     continue
                 for e in it:
                     rel = Path(e.path).relative_to(self.dir).as_posix()
-                    st = e.stat(follow_symlinks=False)
-                    kind = _kind(st.st_mode)
+                    kind = _kind(e)
                     if kind == "dir":
                         stack.append(Path(e.path))
                     elif kind == "file":
-                        files[rel] = st
+                        files[rel] = e
                     elif kind == "link":
                         self.add("RT506", "symbolic link (not followed)", rel)
                     else:
@@ -247,7 +252,7 @@ class _RunChecker:
         return files, unsafe
 
     def _check_manifest(self, entries: dict[str, str]) -> None:
-        files, _ = self._tracked()
+        files, _ = self._tracked(entries)
         pointer = f"{layout.CHECKPOINTS}/{layout.LATEST}"
         kind = entries.get(layout.MANIFEST)
         if kind is None:
@@ -274,12 +279,13 @@ class _RunChecker:
             entry = listed[relpath]
             if not entry.get("verified", True):
                 unverified += 1
-            st = files.get(relpath)
-            if st is None:
+            found = files.get(relpath)
+            if found is None:
                 self.add("RT304", "listed in manifest.json, absent", relpath)
                 continue
-            if st.st_size != entry["size"]:
-                self.add("RT303", f"size {st.st_size}, manifest says {entry['size']}", relpath)
+            size = found.stat(follow_symlinks=False).st_size
+            if size != entry["size"]:
+                self.add("RT303", f"size {size}, manifest says {entry['size']}", relpath)
                 continue
             try:
                 actual = manifest.sha256_file(self.dir / relpath)
