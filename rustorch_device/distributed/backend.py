@@ -107,7 +107,7 @@ class ProcessGroupRGloo(C10dBackend):
         inner = AllreduceOptions()
         inner.reduceOp = _gloo_op(opts.reduceOp)
         inner.timeout = opts.timeout
-        return self._issued(finished(self._gloo.allreduce(cpu, inner), b))
+        return self._issued(finished(self._gloo.allreduce(cpu, inner), b, tensors))
 
     def allreduce_coalesced(
         self, tensors: list[torch.Tensor], opts: AllreduceCoalescedOptions
@@ -118,7 +118,7 @@ class ProcessGroupRGloo(C10dBackend):
         inner = AllreduceCoalescedOptions()
         inner.reduceOp = _gloo_op(opts.reduceOp)
         inner.timeout = opts.timeout
-        return self._issued(finished(self._gloo.allreduce_coalesced(cpu, inner), b))
+        return self._issued(finished(self._gloo.allreduce_coalesced(cpu, inner), b, tensors))
 
     def reduce(self, tensors: list[torch.Tensor], opts: ReduceOptions) -> dist.Work:
         b = Bridge()
@@ -131,7 +131,7 @@ class ProcessGroupRGloo(C10dBackend):
         inner.rootRank = opts.rootRank
         inner.rootTensor = opts.rootTensor
         inner.timeout = opts.timeout
-        return self._issued(finished(self._gloo.reduce(cpu, inner), b))
+        return self._issued(finished(self._gloo.reduce(cpu, inner), b, tensors))
 
     def reduce_scatter(
         self,
@@ -144,7 +144,7 @@ class ProcessGroupRGloo(C10dBackend):
         out = b.cpu_list(outputs, output=True, divide=divide)
         inp = [b.cpu_list(ts, output=False, scale=scale) for ts in inputs]
         return self._issued(
-            finished(self._gloo.reduce_scatter(out, inp, self._rs_opts(opts)), b)
+            finished(self._gloo.reduce_scatter(out, inp, self._rs_opts(opts)), b, outputs)
         )
 
     def reduce_scatter_single(
@@ -155,7 +155,7 @@ class ProcessGroupRGloo(C10dBackend):
         out = b.cpu(output, output=True, divide=divide)
         inp = b.cpu(input, output=False, scale=scale)
         return self._issued(
-            finished(self._gloo.reduce_scatter_single(out, inp, self._rs_opts(opts)), b)
+            finished(self._gloo.reduce_scatter_single(out, inp, self._rs_opts(opts)), b, [output])
         )
 
     def reduce_scatter_single_coalesced(
@@ -171,7 +171,7 @@ class ProcessGroupRGloo(C10dBackend):
     def broadcast(self, tensors: list[torch.Tensor], opts: BroadcastOptions) -> dist.Work:
         b = Bridge()
         cpu = b.cpu_list(tensors, output=True)
-        return self._issued(finished(self._gloo.broadcast(cpu, opts), b))
+        return self._issued(finished(self._gloo.broadcast(cpu, opts), b, tensors))
 
     def allgather(
         self,
@@ -182,7 +182,7 @@ class ProcessGroupRGloo(C10dBackend):
         b = Bridge()
         out = [b.cpu_list(ts, output=True) for ts in outputs]
         inp = b.cpu_list(inputs, output=False)
-        return self._issued(finished(self._gloo.allgather(out, inp, opts), b))
+        return self._issued(finished(self._gloo.allgather(out, inp, opts), b, _flat(outputs)))
 
     def all_gather_single(
         self, output: torch.Tensor, input: torch.Tensor, opts: AllgatherOptions
@@ -190,7 +190,7 @@ class ProcessGroupRGloo(C10dBackend):
         b = Bridge()
         out = b.cpu(output, output=True)
         inp = b.cpu(input, output=False)
-        return self._issued(finished(self._gloo.all_gather_single(out, inp, opts), b))
+        return self._issued(finished(self._gloo.all_gather_single(out, inp, opts), b, [output]))
 
     def allgather_coalesced(
         self,
@@ -201,7 +201,7 @@ class ProcessGroupRGloo(C10dBackend):
         b = Bridge()
         out = [b.cpu_list(ts, output=True) for ts in outputs]
         inp = b.cpu_list(inputs, output=False)
-        return self._issued(finished(self._gloo.allgather_coalesced(out, inp, opts), b))
+        return self._issued(finished(self._gloo.allgather_coalesced(out, inp, opts), b, _flat(outputs)))
 
     def all_gather_single_coalesced(
         self, outputs: list[torch.Tensor], inputs: list[torch.Tensor], opts: AllgatherOptions
@@ -210,7 +210,7 @@ class ProcessGroupRGloo(C10dBackend):
         out = b.cpu_list(outputs, output=True)
         inp = b.cpu_list(inputs, output=False)
         return self._issued(
-            finished(self._gloo.all_gather_single_coalesced(out, inp, opts), b)
+            finished(self._gloo.all_gather_single_coalesced(out, inp, opts), b, outputs)
         )
 
     def gather(
@@ -222,7 +222,7 @@ class ProcessGroupRGloo(C10dBackend):
         b = Bridge()
         out = [b.cpu_list(ts, output=True) for ts in outputs]
         inp = b.cpu_list(inputs, output=False)
-        return self._issued(finished(self._gloo.gather(out, inp, opts), b))
+        return self._issued(finished(self._gloo.gather(out, inp, opts), b, _flat(outputs)))
 
     def scatter(
         self,
@@ -233,7 +233,7 @@ class ProcessGroupRGloo(C10dBackend):
         b = Bridge()
         out = b.cpu_list(outputs, output=True)
         inp = [b.cpu_list(ts, output=False) for ts in inputs]
-        return self._issued(finished(self._gloo.scatter(out, inp, opts), b))
+        return self._issued(finished(self._gloo.scatter(out, inp, opts), b, outputs))
 
     def all_to_all_single(
         self,
@@ -247,7 +247,7 @@ class ProcessGroupRGloo(C10dBackend):
         out = b.cpu(output, output=True)
         inp = b.cpu(input, output=False)
         work = self._gloo.all_to_all_single(out, inp, output_split_sizes, input_split_sizes, opts)
-        return self._issued(finished(work, b))
+        return self._issued(finished(work, b, [output]))
 
     def alltoall(
         self, outputs: list[torch.Tensor], inputs: list[torch.Tensor], opts: AllToAllOptions
@@ -255,23 +255,23 @@ class ProcessGroupRGloo(C10dBackend):
         b = Bridge()
         out = b.cpu_list(outputs, output=True)
         inp = b.cpu_list(inputs, output=False)
-        return self._issued(finished(self._gloo.alltoall(out, inp, opts), b))
+        return self._issued(finished(self._gloo.alltoall(out, inp, opts), b, outputs))
 
     # -- point to point and barrier ----------------------------------------------------------
     def send(self, tensors: list[torch.Tensor], dst: int, tag: int) -> dist.Work:
         b = Bridge()
         cpu = b.cpu_list(tensors, output=False)
-        return self._issued(finished(self._gloo.send(cpu, dst, tag), b))
+        return self._issued(finished(self._gloo.send(cpu, dst, tag), b, tensors))
 
     def recv(self, tensors: list[torch.Tensor], src: int, tag: int) -> dist.Work:
         b = Bridge()
         cpu = b.cpu_list(tensors, output=True)
-        return self._issued(finished(self._gloo.recv(cpu, src, tag), b))
+        return self._issued(finished(self._gloo.recv(cpu, src, tag), b, tensors))
 
     def recv_anysource(self, tensors: list[torch.Tensor], tag: int) -> dist.Work:
         b = Bridge()
         cpu = b.cpu_list(tensors, output=True)
-        return self._issued(finished(self._gloo.recv_anysource(cpu, tag), b))
+        return self._issued(finished(self._gloo.recv_anysource(cpu, tag), b, tensors))
 
     def barrier(self, opts: BarrierOptions) -> dist.Work:
         return self._issued(self._gloo.barrier(opts))
@@ -302,6 +302,10 @@ class ProcessGroupRGloo(C10dBackend):
         inner.reduceOp = _gloo_op(opts.reduceOp)
         inner.timeout = opts.timeout
         return inner
+
+
+def _flat(lists: list[list[torch.Tensor]]) -> list[torch.Tensor]:
+    return [t for ts in lists for t in ts]
 
 
 def _kind(op: ReduceOp | ReduceOp.RedOpType) -> ReduceOp.RedOpType:

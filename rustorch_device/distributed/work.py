@@ -8,26 +8,33 @@ yields what gloo's would, with the caller's rustorch tensors in place of the CPU
 from __future__ import annotations
 
 import threading
+import time
+from datetime import timedelta
 from typing import Any
 
 import torch
 import torch.distributed as dist
-from torch._C._distributed_c10d import _create_work_from_future
 
 from .bridge import Bridge
 
 
-def finished(inner: dist.Work, bridge: Bridge) -> dist.Work:
-    """A work that completes when `inner` has and `bridge` has written its results back."""
-    return _create_work_from_future(finished_future(inner, bridge))
+def finished(inner: dist.Work, bridge: Bridge, result: list[torch.Tensor]) -> dist.Work:
+    """A work that completes when `inner` has and `bridge` has written its results back.
+
+    Its future yields gloo's future value mapped to the caller's tensors or, for gloo works
+    without a future, `result` (the caller's output tensors, as NCCL's futures yield them).
+    """
+    return FutureWork(finished_future(inner, bridge, result))
 
 
-def finished_future(inner: dist.Work, bridge: Bridge) -> torch.futures.Future:
+def finished_future(
+    inner: dist.Work, bridge: Bridge, result: list[torch.Tensor]
+) -> torch.futures.Future:
     try:
         fut = inner.get_future()
     except RuntimeError:
         # gloo's send/recv and reduce_scatter_single works have no future: wait on a thread.
-        return _waited_future(inner, bridge)
+        return _waited_future(inner, bridge, result)
 
     def done(f: torch.futures.Future) -> Any:
         value = f.value()  # raises the collective's error into the returned future
@@ -37,26 +44,21 @@ def finished_future(inner: dist.Work, bridge: Bridge) -> torch.futures.Future:
     return fut.then(done)
 
 
-def _waited_future(inner: dist.Work, bridge: Bridge) -> torch.futures.Future:
+def _waited_future(
+    inner: dist.Work, bridge: Bridge, result: list[torch.Tensor]
+) -> torch.futures.Future:
     out: torch.futures.Future = torch.futures.Future()
 
     def wait() -> None:
         try:
             inner.wait()  # releases the GIL; gloo's timeout bounds it
             bridge.finish()
-            out.set_result(bridge.originals(_result(inner)))
+            out.set_result(result)
         except BaseException as err:  # noqa: BLE001  (any failure belongs to the future)
             out.set_exception(err)
 
     threading.Thread(target=wait, name="rgloo-wait", daemon=True).start()
     return out
-
-
-def _result(inner: dist.Work) -> list[torch.Tensor]:
-    try:
-        return inner.result()
-    except RuntimeError:  # works without a result (send) report it this way
-        return []
 
 
 def combined(works: list[dist.Work]) -> dist.Work:
@@ -65,7 +67,7 @@ def combined(works: list[dist.Work]) -> dist.Work:
     if not futs:
         done: torch.futures.Future = torch.futures.Future()
         done.set_result([])
-        return _create_work_from_future(done)
+        return FutureWork(done)
 
     def gather(all_done: torch.futures.Future) -> list[Any]:
         out: list[Any] = []
@@ -74,4 +76,52 @@ def combined(works: list[dist.Work]) -> dist.Work:
             out.extend(v if isinstance(v, list) else [v])
         return out
 
-    return _create_work_from_future(torch.futures.collect_all(futs).then(gather))
+    return FutureWork(torch.futures.collect_all(futs).then(gather))
+
+
+class FutureWork(dist.Work):
+    """A work over a future whose `wait()` raises the collective's error.
+
+    (c10d's own future-wrapping work waits without looking at the outcome, so a synchronous
+    collective whose peer died would return as if it had succeeded.)
+    """
+
+    def __init__(self, fut: torch.futures.Future) -> None:
+        super().__init__()
+        self._fut = fut
+
+    def wait(self, timeout: timedelta | None = None) -> bool:
+        if timeout is not None and timeout > timedelta(0):
+            deadline = time.monotonic() + timeout.total_seconds()
+            while not self._fut.done():
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"rgloo: work not completed within {timeout}")
+                time.sleep(0.0005)
+        self._fut.wait()  # raises the collective's error
+        return True
+
+    def get_future(self) -> torch.futures.Future:
+        return self._fut
+
+    def is_completed(self) -> bool:
+        return self._fut.done()
+
+    def is_success(self) -> bool:
+        if not self._fut.done():
+            raise RuntimeError("rgloo: is_success() on a work that has not completed")
+        try:
+            self._fut.value()
+        except Exception:  # noqa: BLE001  (failure is the answer)
+            return False
+        return True
+
+    def exception(self) -> BaseException | None:
+        try:
+            self._fut.value()
+        except Exception as err:  # noqa: BLE001
+            return err
+        return None
+
+    def result(self) -> list[torch.Tensor]:
+        value = self._fut.wait()
+        return [t for t in value if isinstance(t, torch.Tensor)] if isinstance(value, list) else []
