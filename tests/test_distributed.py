@@ -218,7 +218,7 @@ def async_works_yield_originals(rank: int) -> None:
     outs = [torch.empty(3, device=DEV) for _ in range(WORLD)]
     w = dist.all_gather(outs, torch.full((3,), float(rank), device=DEV), async_op=True)
     got = w.get_future().wait()  # gloo's future yields the flat list of outputs
-    assert len(got) == WORLD and all(g is o for g, o in zip(got, outs)), f"all_gather: {got}"
+    assert len(got) == WORLD and all(g is o for g, o in zip(got, outs, strict=True)), f"all_gather: {got}"
 
 
 @check
