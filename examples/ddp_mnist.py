@@ -123,9 +123,10 @@ def rng_states(device: torch.device) -> dict[str, torch.Tensor]:
 
 
 def set_rng_states(states: dict[str, torch.Tensor]) -> None:
-    torch.set_rng_state(states["torch_cpu"])
+    # RNG states are CPU byte tensors, whatever map_location the checkpoint was loaded with.
+    torch.set_rng_state(states["torch_cpu"].cpu())
     if "rustorch" in states:
-        torch.rustorch.set_rng_state(states["rustorch"])
+        torch.rustorch.set_rng_state(states["rustorch"].cpu())
 
 
 def open_run(args: argparse.Namespace, rank: int) -> rustorch_tools.Run | None:
@@ -168,17 +169,16 @@ def main() -> None:
     run = open_run(args, rank)
     step, start_epoch, skip = 0, 1, 0
     if args.resume:
-        if run is None:
+        if not args.runs:
             raise SystemExit("--resume needs --runs")
-        box = [str(rustorch_tools.checkpoint.resolve(run)) if rank == 0 else None]
-        dist.broadcast_object_list(box, src=0)
-        ckpt = rustorch_tools.load_checkpoint(box[0], model=model, optimizer=optimizer,
-                                              scheduler=scheduler, map_location=device,
-                                              restore_rng=False)
+        state = {"model": model, "optimizer": optimizer, "scheduler": scheduler,
+                 "map_location": device, "restore_rng": False}
+        # Rank 0 picks the checkpoint (the newest intact one) and logs the resume; all load it.
+        path = [str(rustorch_tools.resume(run, **state).path) if rank == 0 else None]
+        dist.broadcast_object_list(path, src=0)
+        ckpt = rustorch_tools.load_checkpoint(path[0], **state)
         set_rng_states(ckpt.extra["rank_rng"][rank])
         step, start_epoch, skip = ckpt.step, ckpt.epoch, ckpt.extra["batches_done"]
-        if rank == 0:
-            run.log_event("resumed", {"checkpoint": box[0], "step": step, "epoch": start_epoch})
 
     loss_log = open(args.loss_log, "a") if args.loss_log and rank == 0 else None  # noqa: SIM115
     steps_per_epoch = len(sampler) // args.batch_size
