@@ -454,13 +454,14 @@ def coalesced(rank: int) -> None:
     for i in range(2):
         same(outs_d[i], outs_c[i], f"coalesced all_gather_into_tensor [{i}]")
     ins = [data(rank, (2, 3)), data(rank, (4,), salt=2)]  # one dtype, as torch requires
-    outs_c = [[torch.empty_like(t) for _ in range(WORLD)] for t in ins]
-    outs_d = [[torch.empty(t.shape, dtype=t.dtype, device=DEV) for _ in range(WORLD)] for t in ins]
+    # outs[j][i]: tensor i of rank j.
+    outs_c = [[torch.empty_like(t) for t in ins] for _ in range(WORLD)]
+    outs_d = [[torch.empty(t.shape, dtype=t.dtype, device=DEV) for t in ins] for _ in range(WORLD)]
     dist.all_gather_coalesced(outs_c, ins)
     dist.all_gather_coalesced(outs_d, [t.to(DEV) for t in ins])
-    for i in range(2):
-        for j in range(WORLD):
-            same(outs_d[i][j], outs_c[i][j], f"all_gather_coalesced [{i}][{j}]")
+    for j in range(WORLD):
+        for i in range(2):
+            same(outs_d[j][i], outs_c[j][i], f"all_gather_coalesced [{j}][{i}]")
     y = data(rank, (WORLD * 3,))
     rs_d = [torch.empty(3, device=DEV) for _ in range(2)]
     rs_c = torch.empty(3)
