@@ -123,9 +123,12 @@ class ProcessGroupRGloo(C10dBackend):
     def reduce(self, tensors: list[torch.Tensor], opts: ReduceOptions) -> dist.Work:
         b = Bridge()
         kw = self._reduce_kw(opts.reduceOp, tensors)
-        if self.rank() != opts.rootRank:
+        root = self.rank() == opts.rootRank
+        if not root:
             kw.pop("divide", None)  # only the root holds the result
-        cpu = b.cpu_list(tensors, output=True, **kw)
+        # A staged copy (PREMUL_SUM, strided) goes back on the root only: elsewhere the input
+        # keeps its values, whatever gloo left in its buffer.
+        cpu = b.cpu_list(tensors, output=root, **kw)
         inner = ReduceOptions()
         inner.reduceOp = _gloo_op(opts.reduceOp)
         inner.rootRank = opts.rootRank
