@@ -254,6 +254,12 @@ def reduce_(rank: int) -> None:
         dist.reduce(d, dst=dst, op=R.AVG)
         if rank == dst:
             same(d, c / WORLD, f"reduce dst={dst} AVG")
+        x = data(rank, (31,))
+        c, d = both(x)
+        c.mul_(0.5)
+        dist.reduce(c, dst=dst, op=R.SUM)
+        dist.reduce(d, dst=dst, op=dist._make_nccl_premul_sum(0.5))
+        same(d, c if rank == dst else x, f"reduce dst={dst} PREMUL_SUM (input kept off the root)")
 
 
 @check
