@@ -1,6 +1,7 @@
 """torch.distributed on the rustorch device: the c10d backend "rgloo" (gloo underneath).
 
-`register()` is the target of the `torch.distributed.backends` entry point, so
+Importing this package registers the backend; `register()` is also the target of the
+`torch.distributed.backends` entry point, so
 `dist.init_process_group("cpu:gloo,rustorch:rgloo")` finds the backend without an import; after
 it, `init_process_group()` with no backend maps the rustorch accelerator to rgloo, and rgloo
 serves CPU tensors too when no other backend does. See docs/distributed.md.
@@ -48,3 +49,7 @@ def _create(opts: Any, backend_options: Any = None) -> ProcessGroupRGloo:
         # replaces this one).
         pg._register_backend(cpu, dist.ProcessGroup.BackendType.CUSTOM, backend)
     return backend
+
+
+# Importing the package is enough to use "rgloo" (the entry point calls register() again).
+register()
