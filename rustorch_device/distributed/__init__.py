@@ -1,0 +1,55 @@
+"""torch.distributed on the rustorch device: the c10d backend "rgloo" (gloo underneath).
+
+Importing this package registers the backend; `register()` is also the target of the
+`torch.distributed.backends` entry point, so
+`dist.init_process_group("cpu:gloo,rustorch:rgloo")` finds the backend without an import; after
+it, `init_process_group()` with no backend maps the rustorch accelerator to rgloo, and rgloo
+serves CPU tensors too when no other backend does. See docs/distributed.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from .backend import BACKEND_NAME, ProcessGroupRGloo
+from .bridge import DEVICE_TYPE, as_cpu
+
+__all__ = ["BACKEND_NAME", "ProcessGroupRGloo", "as_cpu", "register"]
+
+
+def register() -> None:
+    """Registers rgloo with torch.distributed for the rustorch device (idempotent)."""
+    if not dist.is_available():
+        raise RuntimeError("rgloo needs torch.distributed, which this torch build lacks")
+    if not dist.is_gloo_available():
+        raise RuntimeError("rgloo runs on gloo, which this torch build lacks")
+    if BACKEND_NAME.upper() in dist.Backend._plugins:
+        return
+    dist.Backend.register_backend(
+        BACKEND_NAME, _create, extended_api=True, devices=[DEVICE_TYPE, "cpu"]
+    )
+
+
+def _create(opts: Any, backend_options: Any = None) -> ProcessGroupRGloo:
+    """The creator torch.distributed calls with its `_DistributedBackendOptions`."""
+    gloo = dist.ProcessGroupGloo(
+        opts.store, opts.group_rank, opts.group_size, timeout=opts.timeout
+    )
+    gloo.options.global_ranks_in_group = opts.global_ranks_in_group
+    gloo.options.group_name = opts.group_id
+    backend = ProcessGroupRGloo(gloo, opts.group_rank, opts.group_size)
+    pg = opts.process_group
+    cpu = torch.device("cpu")
+    if pg is not None and cpu not in pg._device_types:
+        # `init_process_group()` / "rustorch:rgloo" name no CPU backend, yet barrier and object
+        # collectives run on CPU tensors: serve them here (a backend named later for "cpu"
+        # replaces this one).
+        pg._register_backend(cpu, dist.ProcessGroup.BackendType.CUSTOM, backend)
+    return backend
+
+
+# Importing the package is enough to use "rgloo" (the entry point calls register() again).
+register()
