@@ -21,7 +21,7 @@ setup(
             # -fopenmp: at::parallel_for is inline (ATen/ParallelOpenMP.h); without the flag its
             # `#pragma omp parallel` is dropped and every kernel silently runs on one thread.
             extra_compile_args=["-O3", "-std=c++20", "-fno-math-errno", "-fopenmp", "-Wall",
-                                "-Wno-unused-parameter"],
+                                "-Wno-unused-parameter", "-Wno-interference-size"],
             extra_link_args=["-fopenmp"],
         )
     ],
