@@ -1,5 +1,8 @@
 """Kernel benchmarks: rustorch against CPU ATen, measured in the same run.
 
+The rustorch side runs the aten op on rustorch tensors (dispatch included), the reference the
+same op on CPU tensors with the same values and strides.
+
 Prints one JSON line per case. Both sides run at a fixed thread count (2 by default),
 interleaved (rustorch, ATen, rustorch, ...) after a warm-up, and the medians are compared:
 ratio = rustorch time / ATen time (goal: <= 1.0).
@@ -24,6 +27,7 @@ import torch
 import rustorch_device  # noqa: F401  (registers the kernels)
 
 KERNELS = torch.ops.rustorch_kernels
+DEVICE = "rustorch"
 Fn = Callable[[], object]
 
 
@@ -39,6 +43,11 @@ def _randn(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return torch.randn(*shape, dtype=dtype)
 
 
+def _on_device(t: torch.Tensor) -> torch.Tensor:
+    """The same values on the rustorch device, with the same strides (e.g. a transposed view)."""
+    return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=DEVICE).copy_(t)
+
+
 def mm_case(
     name: str, m: int, k: int, n: int, trans_a: bool = False, trans_b: bool = False
 ) -> Case:
@@ -47,7 +56,8 @@ def mm_case(
     def setup() -> tuple[Fn, Fn, float]:
         a = _randn(k, m).t() if trans_a else _randn(m, k)
         b = _randn(n, k).t() if trans_b else _randn(k, n)
-        return (lambda: KERNELS.mm(a, b)), (lambda: torch.mm(a, b)), 2.0 * m * n * k
+        da, db = _on_device(a), _on_device(b)
+        return (lambda: torch.mm(da, db)), (lambda: torch.mm(a, b)), 2.0 * m * n * k
 
     return Case(name, "gemm", setup)
 
@@ -59,21 +69,23 @@ def conv_case(
 
     def setup() -> tuple[Fn, Fn, float]:
         x, w, b = _randn(n, c, hw, hw), _randn(m, c, k, k), _randn(m)
+        dx, dw, db = _on_device(x), _on_device(w), _on_device(b)
         args = ([1, 1], [0, 0], [1, 1])
         out_hw = hw - k + 1
         flops = 2.0 * n * m * out_hw * out_hw * c * k * k
         if not backward:
             return (
-                (lambda: KERNELS.conv2d(x, w, b, *args, 1)),
+                (lambda: torch.ops.aten.convolution(dx, dw, db, *args, False, [0, 0], 1)),
                 (lambda: torch.ops.aten.convolution(x, w, b, *args, False, [0, 0], 1)),
                 flops,
             )
         go = _randn(n, m, out_hw, out_hw)
+        dgo = _on_device(go)
         mask = [grad_input, True, True]
 
         def ours() -> None:
-            KERNELS.conv2d(x, w, b, *args, 1)
-            KERNELS.conv2d_backward(go, x, w, *args, 1, mask)
+            torch.ops.aten.convolution(dx, dw, db, *args, False, [0, 0], 1)
+            torch.ops.aten.convolution_backward(dgo, dx, dw, [m], *args, False, [0, 0], 1, mask)
 
         def aten() -> None:
             torch.ops.aten.convolution(x, w, b, *args, False, [0, 0], 1)
