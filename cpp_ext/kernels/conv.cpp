@@ -128,11 +128,13 @@ void col2im_add(const Geometry& g, const T* col, int64_t channels, int64_t oh0, 
       }
 }
 
-// Runs fn(image) for every image: one image per thread when there are enough of them (each
-// GEMM then runs single-threaded inside), else one after the other with threaded GEMMs.
+// Runs fn(image) for every image: one image per thread when they spread evenly (each GEMM
+// then runs single-threaded inside), else one after the other with threaded GEMMs. Either way
+// each image's result is the same (GEMM is deterministic for any thread count).
 template <typename F>
 void for_each_image(int64_t n, const F& fn) {
-  if (n >= at::get_num_threads() && n > 1) {
+  const int64_t nt = at::in_parallel_region() ? 1 : at::get_num_threads();
+  if (nt > 1 && n > 1 && (n % nt == 0 || n >= 4 * nt)) {
     at::parallel_for(0, n, 1, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) fn(i, false);
     });
