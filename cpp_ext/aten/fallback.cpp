@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "aten/alias.h"
+#include "runtime/device.h"
 #include "runtime/generator.h"
 #include "runtime/op_stats.h"
 
@@ -136,7 +137,11 @@ class FallbackCall {
           out.push_back(e.isTensor() ? c10::IValue(to_cpu(e.toTensor(), is_write)) : e);
         iv = c10::IValue(std::move(out));
       } else if (iv.isDevice() && iv.toDevice().type() == c10::DeviceType::PrivateUse1) {
-        if (!target_) target_ = iv.toDevice();
+        if (!target_) {
+          const auto idx = iv.toDevice().index();  // "rustorch" without index: current device
+          target_ = c10::Device(c10::DeviceType::PrivateUse1,
+                                idx < 0 ? current_device() : (check_device_index(idx), idx));
+        }
         iv = c10::IValue(c10::Device(c10::DeviceType::CPU));
       }
     }
@@ -147,10 +152,14 @@ class FallbackCall {
         if (!info_.arg_is_generator[i]) continue;
         c10::IValue& iv = (*stack)[args_begin + i];
         at::CPUGeneratorImpl* gen = nullptr;
-        if (iv.isGenerator() && iv.toGenerator().device().type() == c10::DeviceType::PrivateUse1)
+        if (iv.isGenerator() && iv.toGenerator().device().type() == c10::DeviceType::PrivateUse1) {
           gen = generator_impl(iv.toGenerator(), iv.toGenerator().device().index());
-        else if (iv.isNone() && target_)
+        } else if (iv.isGenerator() && target_) {
+          TORCH_CHECK(false, info_.name, ": expected a rustorch generator for an op on ",
+                      *target_, ", but got a generator on ", iv.toGenerator().device());
+        } else if (iv.isNone() && target_) {
           gen = generator_impl(std::nullopt, target_->index());
+        }
         if (gen == nullptr) continue;
         leases_.push_back(std::make_unique<GeneratorLease>(gen));
         iv = c10::IValue(leases_.back()->cpu_gen);
