@@ -20,14 +20,20 @@ LARGE = 1 << 22  # 4 Mi floats = 16 MiB
 SMALL = 1 << 10
 
 
-def _time(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm-up (allocator cache, first-call costs)
-    samples = []
+def _time_pair(a: Callable[[], object], b: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Median times of `a` and `b`, run alternately so load changes hit both alike."""
+    a()  # warm-up (allocator cache, first-call costs)
+    b()
+    ta, tb = [], []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+        a()
+        t1 = time.perf_counter()
+        b()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+    return statistics.median(ta), statistics.median(tb)
 
 
 def _cases(n: int) -> dict[str, Callable[[str], Callable[[], object]]]:
@@ -73,14 +79,13 @@ def _cases(n: int) -> dict[str, Callable[[str], Callable[[], object]]]:
 
 
 def main() -> None:
-    for size_name, n, repeat in [("large", LARGE, 15), ("small", SMALL, 300)]:
+    for size_name, n, repeat in [("large", LARGE, 21), ("small", SMALL, 501)]:
         for mode in ["adopt", "copy"]:
             rustorch_device._C._set_fallback_output_mode(mode)
             for name, make in _cases(n).items():
                 rustorch_device.reset_op_stats()
-                dev_t = _time(make("rustorch"), repeat)
+                dev_t, cpu_t = _time_pair(make("rustorch"), make("cpu"), repeat)
                 stats = rustorch_device.op_stats()
-                cpu_t = _time(make("cpu"), repeat)
                 fallback_calls = sum(s["fallback"] for s in stats.values())
                 print(json.dumps({
                     "bench": "fallback",
