@@ -76,9 +76,9 @@ def main() -> None:
     native = sum(s["native"] for s in stats.values())
     fallback = sum(s["fallback"] for s in stats.values())
     print(f"\naten calls: {native} native, {fallback} on the CPU fallback")
-    print(f"{'op':48s} {'native':>8s} {'fallback':>9s}")
+    print(f"{'op':52s} {'native':>8s} {'fallback':>9s}")
     for op, s in sorted(stats.items(), key=lambda kv: -(kv[1]["native"] + kv[1]["fallback"])):
-        print(f"{op:48s} {s['native']:8d} {s['fallback']:9d}")
+        print(f"{op:52s} {s['native']:8d} {s['fallback']:9d}")
     if last >= first:
         raise SystemExit("demo failed: the loss did not fall")
 

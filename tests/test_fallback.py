@@ -277,3 +277,11 @@ def test_redispatch_helper_counts_as_fallback():
     assert torch.allclose(out.cpu(), a.cpu() @ b.cpu())
     after = counts("aten::mm")
     assert after[1] == before[1] + 1 and after[0] == before[0]
+
+
+def test_cpu_tensors_next_to_rustorch_tensors_are_refused():
+    dev = torch.rand(4, 2, device=DEV)
+    with pytest.raises(RuntimeError, match="same device"):
+        torch.cdist(dev, torch.rand(3, 2))
+    # Indexing accepts CPU indices, as on CUDA.
+    assert dev[torch.tensor([0, 3])].device.type == "rustorch"
