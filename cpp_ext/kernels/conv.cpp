@@ -123,7 +123,11 @@ void col2im_add(const Geometry& g, const T* col, int64_t channels, int64_t oh0, 
           if (ih < 0 || ih >= g.h) continue;
           T* dst = gx + (c * g.h + ih) * g.w + off_w;
           const T* src = row + oh * g.ow;
-          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.sw] += src[ow];
+          if (g.sw == 1) {  // unit stride: a loop the compiler vectorizes
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] += src[ow];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.sw] += src[ow];
+          }
         }
       }
 }
