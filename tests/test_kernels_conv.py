@@ -18,6 +18,9 @@ CASES = [
     (5, 2, 1, 10, 4, 1, 3, (1, 1), (0, 1), (1, 1), 1, True),
     (4, 8, 12, 12, 8, 3, 3, (1, 1), (1, 1), (1, 1), 8, True),  # depthwise
     (0, 2, 5, 5, 3, 3, 3, (1, 1), (0, 0), (1, 1), 1, True),  # empty batch
+    # wide rows: im2col runs in blocks of a few output rows (rows_per_block in conv.cpp)
+    (2, 64, 7, 200, 4, 3, 3, (1, 1), (1, 1), (1, 1), 1, True),
+    (1, 64, 9, 130, 4, 3, 3, (2, 1), (1, 0), (1, 2), 2, False),
 ]
 
 

@@ -93,6 +93,10 @@ def test_out_variants_resize_transposed_and_aliased_out():
     out_t = torch.empty(20, 30).t()  # column-major out is written in place through its strides
     K.addmm.out(bias, a, b, beta=0.5, out=out_t)
     torch.testing.assert_close(out_t, torch.addmm(bias, a, b, beta=0.5), **tol(torch.float32))
+    big = torch.zeros(60, 60)
+    K.mm.out(a, b, out=big[::2, ::3])  # neither stride is 1: the generic tile store
+    torch.testing.assert_close(big[::2, ::3], a @ b, **tol(torch.float32))
+    assert big[1::2].abs().sum() == 0 and big[:, 1::3].abs().sum() == 0
     sq = torch.randn(16, 16)
     expect = sq @ sq
     K.mm.out(sq, sq, out=sq)  # out aliases both inputs

@@ -8,9 +8,10 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "kernels/gemm.h"
+#include "kernels/gemm_scratch.h"
+#include "kernels/cpu_info.h"
 
 namespace rustorch::kernels {
 namespace {
@@ -73,19 +74,19 @@ void valid_range(int64_t off, int64_t s, int64_t size, int64_t count, int64_t& l
   hi = std::clamp(hi, lo, count);
 }
 
-// col[(c, i, j), (oh, ow)] = x[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 outside), for
-// `channels` channels of one image.
+// col[(c, i, j), (oh - oh0, ow)] = x[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 outside) for
+// `channels` channels of one image and output rows oh0 <= oh < oh1.
 template <typename T>
-void im2col(const Geometry& g, const T* x, int64_t channels, T* col) {
-  const int64_t ohw = g.ohw();
+void im2col(const Geometry& g, const T* x, int64_t channels, int64_t oh0, int64_t oh1, T* col) {
+  const int64_t ld = (oh1 - oh0) * g.ow;
   for (int64_t c = 0; c < channels; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        T* row = col + ((c * g.kh + i) * g.kw + j) * ohw;
+        T* row = col + ((c * g.kh + i) * g.kw + j) * ld - oh0 * g.ow;
         const int64_t off_w = j * g.dw - g.pw;
         int64_t lo, hi;
         valid_range(off_w, g.sw, g.w, g.ow, lo, hi);
-        for (int64_t oh = 0; oh < g.oh; ++oh) {
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
           T* dst = row + oh * g.ow;
           const int64_t ih = oh * g.sh - g.ph + i * g.dh;
           if (ih < 0 || ih >= g.h) {
@@ -104,32 +105,40 @@ void im2col(const Geometry& g, const T* x, int64_t channels, T* col) {
       }
 }
 
-// The adjoint of im2col: gx[c, ih, iw] += col[(c, i, j), (oh, ow)], in a fixed order.
+// The adjoint of im2col (same row range): gx[c, ih, iw] += col[(c, i, j), (oh - oh0, ow)], in
+// a fixed order.
 template <typename T>
-void col2im_add(const Geometry& g, const T* col, int64_t channels, T* gx) {
-  const int64_t ohw = g.ohw();
+void col2im_add(const Geometry& g, const T* col, int64_t channels, int64_t oh0, int64_t oh1,
+                T* gx) {
+  const int64_t ld = (oh1 - oh0) * g.ow;
   for (int64_t c = 0; c < channels; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
-        const T* row = col + ((c * g.kh + i) * g.kw + j) * ohw;
+        const T* row = col + ((c * g.kh + i) * g.kw + j) * ld - oh0 * g.ow;
         const int64_t off_w = j * g.dw - g.pw;
         int64_t lo, hi;
         valid_range(off_w, g.sw, g.w, g.ow, lo, hi);
-        for (int64_t oh = 0; oh < g.oh; ++oh) {
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
           const int64_t ih = oh * g.sh - g.ph + i * g.dh;
           if (ih < 0 || ih >= g.h) continue;
           T* dst = gx + (c * g.h + ih) * g.w + off_w;
           const T* src = row + oh * g.ow;
-          for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.sw] += src[ow];
+          if (g.sw == 1) {  // unit stride: a loop the compiler vectorizes
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] += src[ow];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.sw] += src[ow];
+          }
         }
       }
 }
 
-// Runs fn(image) for every image: one image per thread when there are enough of them (each
-// GEMM then runs single-threaded inside), else one after the other with threaded GEMMs.
+// Runs fn(image) for every image: one image per thread when they spread evenly (each GEMM
+// then runs single-threaded inside), else one after the other with threaded GEMMs. Either way
+// each image's result is the same (GEMM is deterministic for any thread count).
 template <typename F>
 void for_each_image(int64_t n, const F& fn) {
-  if (n >= at::get_num_threads() && n > 1) {
+  const int64_t nt = at::in_parallel_region() ? 1 : at::get_num_threads();
+  if (nt > 1 && n > 1 && (n % nt == 0 || n >= 4 * nt)) {
     at::parallel_for(0, n, 1, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) fn(i, false);
     });
@@ -138,25 +147,41 @@ void for_each_image(int64_t n, const F& fn) {
   }
 }
 
+// Output rows per im2col block: the block of all channels stays within ~2x L2 (so it is still
+// in cache when the GEMM packs it). Depends on sizes only, never on the thread count.
+template <typename T>
+int64_t rows_per_block(const Geometry& g, int64_t channels) {
+  const int64_t row_bytes = channels * g.kh * g.kw * g.ow * int64_t(sizeof(T));
+  const int64_t budget = 2 * cpu::cache_sizes().l2;
+  return std::clamp<int64_t>(budget / std::max<int64_t>(1, row_bytes), 1, std::max<int64_t>(1, g.oh));
+}
+
 template <typename T>
 void forward_impl(const Geometry& g, const T* x, const T* w, const T* bias, T* out) {
   const int64_t K = g.k(), ohw = g.ohw();
+  const int64_t rows = g.col_is_input() ? g.oh : rows_per_block<T>(g, g.c);
   for_each_image(g.n, [&](int64_t n, bool parallel) {
-    std::vector<T> col(g.col_is_input() ? 0 : g.c * g.kh * g.kw * ohw);
     const T* xn = x + n * g.c * g.h * g.w;
-    if (!g.col_is_input()) im2col(g, xn, g.c, col.data());
-    const T* cols = g.col_is_input() ? xn : col.data();
     T* on = out + n * g.m * ohw;
     if (bias != nullptr)
       for (int64_t m = 0; m < g.m; ++m) std::fill(on + m * ohw, on + (m + 1) * ohw, bias[m]);
-    for (int64_t gr = 0; gr < g.groups; ++gr) {
-      GemmArgs<T> a;
-      a.m = g.mg, a.n = ohw, a.k = K;
-      a.a = w + gr * g.mg * K, a.rsa = K, a.csa = 1;
-      a.b = cols + gr * K * ohw, a.rsb = ohw, a.csb = 1;
-      a.beta = bias != nullptr ? T(1) : T(0);
-      a.c = on + gr * g.mg * ohw, a.rsc = ohw, a.csc = 1;
-      gemm(a, parallel);
+    for (int64_t oh0 = 0; oh0 < g.oh; oh0 += rows) {
+      const int64_t oh1 = std::min(g.oh, oh0 + rows), cols = (oh1 - oh0) * g.ow;
+      const T* col = xn;
+      if (!g.col_is_input()) {
+        T* buf = thread_scratch<T, 2>(g.c * g.kh * g.kw * cols);
+        im2col(g, xn, g.c, oh0, oh1, buf);
+        col = buf;
+      }
+      for (int64_t gr = 0; gr < g.groups; ++gr) {
+        GemmArgs<T> a;
+        a.m = g.mg, a.n = cols, a.k = K;
+        a.a = w + gr * g.mg * K, a.rsa = K, a.csa = 1;
+        a.b = col + gr * K * cols, a.rsb = cols, a.csb = 1;
+        a.beta = bias != nullptr ? T(1) : T(0);
+        a.c = on + gr * g.mg * ohw + oh0 * g.ow, a.rsc = ohw, a.csc = 1;
+        gemm(a, parallel);
+      }
     }
   });
 }
@@ -164,24 +189,31 @@ void forward_impl(const Geometry& g, const T* x, const T* w, const T* bias, T* o
 template <typename T>
 void grad_input_impl(const Geometry& g, const T* go, const T* w, T* gx) {
   const int64_t K = g.k(), ohw = g.ohw();
+  const int64_t rows = g.col_is_input() ? g.oh : rows_per_block<T>(g, g.cg);
   for_each_image(g.n, [&](int64_t n, bool parallel) {
     T* gxn = gx + n * g.c * g.h * g.w;
-    std::vector<T> col(g.col_is_input() ? 0 : K * ohw);
     for (int64_t gr = 0; gr < g.groups; ++gr) {
       GemmArgs<T> a;
-      a.m = K, a.n = ohw, a.k = g.mg;
+      a.m = K, a.k = g.mg;
       a.a = w + gr * g.mg * K, a.rsa = 1, a.csa = K;  // W_g^T
-      a.b = go + (n * g.m + gr * g.mg) * ohw, a.rsb = ohw, a.csb = 1;
+      a.rsb = ohw, a.csb = 1;
+      const T* go_g = go + (n * g.m + gr * g.mg) * ohw;
+      T* gxg = gxn + gr * g.cg * g.h * g.w;
       if (g.col_is_input()) {  // col2im is the identity: write the gradient in place
-        a.c = gxn + gr * g.cg * g.h * g.w, a.rsc = ohw, a.csc = 1;
+        a.n = ohw, a.b = go_g;
+        a.c = gxg, a.rsc = ohw, a.csc = 1;
         gemm(a, parallel);
         continue;
       }
-      a.c = col.data(), a.rsc = ohw, a.csc = 1;
-      gemm(a, parallel);
-      T* gxg = gxn + gr * g.cg * g.h * g.w;
       std::fill(gxg, gxg + g.cg * g.h * g.w, T(0));
-      col2im_add(g, col.data(), g.cg, gxg);
+      for (int64_t oh0 = 0; oh0 < g.oh; oh0 += rows) {
+        const int64_t oh1 = std::min(g.oh, oh0 + rows), cols = (oh1 - oh0) * g.ow;
+        T* col = thread_scratch<T, 2>(K * cols);
+        a.n = cols, a.b = go_g + oh0 * g.ow;
+        a.c = col, a.rsc = cols, a.csc = 1;
+        gemm(a, parallel);
+        col2im_add(g, col, g.cg, oh0, oh1, gxg);
+      }
     }
   });
 }
@@ -190,12 +222,16 @@ template <typename T>
 void grad_weight_impl(const Geometry& g, const T* go, const T* x, T* gw) {
   const int64_t K = g.k(), ohw = g.ohw();
   const int64_t image_col = g.c * g.kh * g.kw * ohw;
-  // im2col of a chunk of images at a time, at most ~64 MiB; the chunking depends on sizes only,
-  // and the reduction order over images is the same for any chunking (beta = 1 after chunk 0).
-  const int64_t chunk = g.col_is_input()
-                            ? g.n
-                            : std::clamp<int64_t>((int64_t(64) << 20) / std::max<int64_t>(1, image_col * int64_t(sizeof(T))), 1, g.n);
-  std::vector<T> cols(g.col_is_input() ? 0 : chunk * image_col);
+  // im2col of a few images at a time, sized to stay in cache (a quarter of L3, at least one image
+  // per thread). Chunking does not change the result: each C element still sums the images'
+  // K blocks in the same order (beta = 1 after the first chunk).
+  const int64_t budget = std::min<int64_t>(cpu::cache_sizes().l3, 32 << 20) / 4;
+  const int64_t chunk =
+      g.col_is_input()
+          ? g.n
+          : std::clamp<int64_t>(budget / std::max<int64_t>(1, image_col * int64_t(sizeof(T))),
+                                std::min<int64_t>(at::get_num_threads(), g.n), g.n);
+  T* cols = g.col_is_input() ? nullptr : thread_scratch<T, 3>(chunk * image_col);
   for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
     const int64_t cnt = std::min(chunk, g.n - n0);
     const T* base;
@@ -205,9 +241,9 @@ void grad_weight_impl(const Geometry& g, const T* go, const T* x, T* gw) {
     } else {
       at::parallel_for(0, cnt, 1, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i)
-          im2col(g, x + (n0 + i) * g.c * g.h * g.w, g.c, cols.data() + i * image_col);
+          im2col(g, x + (n0 + i) * g.c * g.h * g.w, g.c, 0, g.oh, cols + i * image_col);
       });
-      base = cols.data(), bstride = image_col;
+      base = cols, bstride = image_col;
     }
     for (int64_t gr = 0; gr < g.groups; ++gr) {
       GemmArgs<T> a;

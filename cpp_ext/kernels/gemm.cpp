@@ -12,6 +12,7 @@
 
 #include "kernels/cpu_info.h"
 #include "kernels/gemm_microkernel.h"
+#include "kernels/gemm_scratch.h"
 
 namespace rustorch::kernels {
 namespace {
@@ -59,32 +60,18 @@ const Blocking<T>& blocking() {
   return blk;
 }
 
-// 64-byte aligned scratch that grows and is kept per thread (packing buffers).
-template <typename T, int Slot>
-T* scratch(int64_t elems) {
-  struct Free {
-    void operator()(T* p) const { std::free(p); }
-  };
-  thread_local std::unique_ptr<T, Free> buf;
-  thread_local int64_t cap = 0;
-  if (elems > cap) {
-    const size_t bytes = (static_cast<size_t>(elems) * sizeof(T) + 63) / 64 * 64;
-    T* p = static_cast<T*>(std::aligned_alloc(64, bytes));
-    TORCH_CHECK(p != nullptr, "rustorch gemm: out of memory for a ", bytes, "-byte packing buffer");
-    buf.reset(p);
-    cap = elems;
-  }
-  return buf.get();
-}
-
 // A[i0:i0+mc, 0:kc] (a points at A[i0, p0]) -> panels of MR rows: panel r holds, for each p,
 // the MR values A[r*MR + 0..MR-1, p]. Rows past mc are zero.
 template <typename T>
-void pack_a(const T* a, int64_t rsa, int64_t csa, int64_t mc, int64_t kc, int64_t mr, T* dst) {
+void pack_a(const MicroKernel<T>& ukr, const T* a, int64_t rsa, int64_t csa, int64_t mc,
+            int64_t kc, T* dst) {
+  const int64_t mr = ukr.mr;
   for (int64_t ir = 0; ir < mc; ir += mr, dst += mr * kc) {
     const int64_t rows = std::min(mr, mc - ir);
     const T* src = a + ir * rsa;
-    if (csa == 1 && rows == mr) {
+    if (csa == 1 && rows == mr && ukr.interleave_mr != nullptr) {
+      ukr.interleave_mr(src, rsa, kc, dst);
+    } else if (csa == 1 && rows == mr) {
       for (int64_t i = 0; i < mr; ++i)  // read rows contiguously, write with stride MR
         for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = src[i * rsa + p];
     } else {
@@ -99,11 +86,15 @@ void pack_a(const T* a, int64_t rsa, int64_t csa, int64_t mc, int64_t kc, int64_
 // B[0:kc, j0:j0+nc] (b points at B[p0, j0]) -> panels of NR columns: panel r holds, for each p,
 // the NR values B[p, r*NR + 0..NR-1]. Columns past nc are zero.
 template <typename T>
-void pack_b(const T* b, int64_t rsb, int64_t csb, int64_t kc, int64_t nc, int64_t nr, T* dst) {
+void pack_b(const MicroKernel<T>& ukr, const T* b, int64_t rsb, int64_t csb, int64_t kc,
+            int64_t nc, T* dst) {
+  const int64_t nr = ukr.nr;
   for (int64_t jr = 0; jr < nc; jr += nr, dst += nr * kc) {
     const int64_t cols = std::min(nr, nc - jr);
     const T* src = b + jr * csb;
-    if (csb == 1 && cols == nr) {
+    if (rsb == 1 && cols == nr && ukr.interleave_nr != nullptr) {
+      ukr.interleave_nr(src, csb, kc, dst);
+    } else if (csb == 1 && cols == nr) {
       for (int64_t p = 0; p < kc; ++p) std::memcpy(dst + p * nr, src + p * rsb, nr * sizeof(T));
     } else if (rsb == 1) {
       for (int64_t j = 0; j < cols; ++j)
@@ -151,8 +142,8 @@ void gemm_block(const Blocking<T>& blk, const GemmArgs<T>& g, int64_t m0, int64_
   const int64_t nc_max = std::min(blk.nc, (n1 - n0 + nr - 1) / nr * nr);
   const int64_t kc_max = std::min(blk.kc, g.k);
   const int64_t mc_max = std::min(blk.mc, (m1 - m0 + mr - 1) / mr * mr);
-  T* bbuf = scratch<T, 0>(kc_max * nc_max);
-  T* abuf = scratch<T, 1>(mc_max * kc_max);
+  T* bbuf = thread_scratch<T, 0>(kc_max * nc_max);
+  T* abuf = thread_scratch<T, 1>(mc_max * kc_max);
   for (int64_t jc = n0; jc < n1; jc += blk.nc) {
     const int64_t nc = std::min(blk.nc, n1 - jc);
     for (int64_t s = 0; s < g.segments; ++s) {
@@ -161,10 +152,10 @@ void gemm_block(const Blocking<T>& blk, const GemmArgs<T>& g, int64_t m0, int64_
       for (int64_t pc = 0; pc < g.k; pc += blk.kc) {
         const int64_t kc = std::min(blk.kc, g.k - pc);
         const T beta = (s == 0 && pc == 0) ? g.beta : T(1);
-        pack_b(bs + pc * g.rsb + jc * g.csb, g.rsb, g.csb, kc, nc, nr, bbuf);
+        pack_b(blk.ukr, bs + pc * g.rsb + jc * g.csb, g.rsb, g.csb, kc, nc, bbuf);
         for (int64_t ic = m0; ic < m1; ic += blk.mc) {
           const int64_t mc = std::min(blk.mc, m1 - ic);
-          pack_a(as + ic * g.rsa + pc * g.csa, g.rsa, g.csa, mc, kc, mr, abuf);
+          pack_a(blk.ukr, as + ic * g.rsa + pc * g.csa, g.rsa, g.csa, mc, kc, abuf);
           macro_kernel(blk, mc, nc, kc, abuf, bbuf, g.c + ic * g.rsc + jc * g.csc, g.rsc, g.csc,
                        g.alpha, beta);
         }

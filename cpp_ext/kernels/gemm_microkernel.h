@@ -13,12 +13,20 @@ template <typename T>
 using MicroKernelFn = void (*)(int64_t k, const T* a, const T* b, T* c, int64_t rsc, int64_t csc,
                                T alpha, T beta);
 
+// Packs `r` vectors of length k that are contiguous in memory, `ld` apart, interleaved:
+// dst[p * r + i] = src[i * ld + p] (a transpose). A with unit stride along K (row-major A) and
+// B with unit stride along K (a transposed B, e.g. linear's W^T) need it; nullptr = portable loop.
+template <typename T>
+using InterleaveFn = void (*)(const T* src, int64_t ld, int64_t k, T* dst);
+
 template <typename T>
 struct MicroKernel {
   int64_t mr;
   int64_t nr;
   MicroKernelFn<T> fn;
   const char* name;
+  InterleaveFn<T> interleave_mr = nullptr;  // r = mr
+  InterleaveFn<T> interleave_nr = nullptr;  // r = nr
 };
 
 MicroKernel<float> microkernel_f32_scalar();

@@ -110,13 +110,113 @@ RUSTORCH_AVX2 void ukr_f64_6x8(int64_t k, const double* a, const double* b, doub
   }
 }
 
+// In-register transpose of the 8 x 8 block r[0..7] (r[i] = row i) into columns.
+RUSTORCH_AVX2 inline void transpose8(__m256 r[8]) {
+  __m256 t[8], s[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int h = 0; h < 8; h += 4) {
+    s[h + 0] = _mm256_shuffle_ps(t[h + 0], t[h + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    s[h + 1] = _mm256_shuffle_ps(t[h + 0], t[h + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    s[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    s[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int j = 0; j < 4; ++j) {
+    r[j] = _mm256_permute2f128_ps(s[j], s[j + 4], 0x20);
+    r[j + 4] = _mm256_permute2f128_ps(s[j], s[j + 4], 0x31);
+  }
+}
+
+// dst[p * 16 + j] = src[j * ld + p]: two 8 x 8 transposes per 8 values of p.
+RUSTORCH_AVX2 void interleave16_f32(const float* src, int64_t ld, int64_t k, float* dst) {
+  int64_t p = 0;
+  for (; p + 8 <= k; p += 8) {
+    for (int h = 0; h < 2; ++h) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + (h * 8 + i) * ld + p);
+      transpose8(r);
+      for (int q = 0; q < 8; ++q) _mm256_storeu_ps(dst + (p + q) * 16 + h * 8, r[q]);
+    }
+  }
+  for (; p < k; ++p)
+    for (int j = 0; j < 16; ++j) dst[p * 16 + j] = src[j * ld + p];
+}
+
+// dst[p * 6 + i] = src[i * ld + p]: an 8 x 8 transpose (2 zero rows) per 8 values of p; each
+// 8-wide store spills 2 values into the next row, which the next store overwrites.
+RUSTORCH_AVX2 void interleave6_f32(const float* src, int64_t ld, int64_t k, float* dst) {
+  const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+  int64_t p = 0;
+  for (; p + 8 <= k; p += 8) {
+    __m256 r[8];
+    for (int i = 0; i < 6; ++i) r[i] = _mm256_loadu_ps(src + i * ld + p);
+    r[6] = r[7] = _mm256_setzero_ps();
+    transpose8(r);
+    for (int q = 0; q < 7; ++q) _mm256_storeu_ps(dst + (p + q) * 6, r[q]);
+    _mm256_maskstore_ps(dst + (p + 7) * 6, six, r[7]);
+  }
+  for (; p < k; ++p)
+    for (int i = 0; i < 6; ++i) dst[p * 6 + i] = src[i * ld + p];
+}
+
+// In-register transpose of the 4 x 4 double block r[0..3] into columns.
+RUSTORCH_AVX2 inline void transpose4(__m256d r[4]) {
+  const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+  const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+  r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+  r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+  r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+  r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+// dst[p * 8 + j] = src[j * ld + p]: two 4 x 4 transposes per 4 values of p.
+RUSTORCH_AVX2 void interleave8_f64(const double* src, int64_t ld, int64_t k, double* dst) {
+  int64_t p = 0;
+  for (; p + 4 <= k; p += 4) {
+    for (int h = 0; h < 2; ++h) {
+      __m256d r[4];
+      for (int i = 0; i < 4; ++i) r[i] = _mm256_loadu_pd(src + (h * 4 + i) * ld + p);
+      transpose4(r);
+      for (int q = 0; q < 4; ++q) _mm256_storeu_pd(dst + (p + q) * 8 + h * 4, r[q]);
+    }
+  }
+  for (; p < k; ++p)
+    for (int j = 0; j < 8; ++j) dst[p * 8 + j] = src[j * ld + p];
+}
+
+// dst[p * 6 + i] = src[i * ld + p]: rows 0-3 by a 4 x 4 transpose, rows 4-5 as pairs.
+RUSTORCH_AVX2 void interleave6_f64(const double* src, int64_t ld, int64_t k, double* dst) {
+  int64_t p = 0;
+  for (; p + 4 <= k; p += 4) {
+    __m256d r[4];
+    for (int i = 0; i < 4; ++i) r[i] = _mm256_loadu_pd(src + i * ld + p);
+    transpose4(r);
+    const __m256d r4 = _mm256_loadu_pd(src + 4 * ld + p), r5 = _mm256_loadu_pd(src + 5 * ld + p);
+    const __m256d lo = _mm256_unpacklo_pd(r4, r5), hi = _mm256_unpackhi_pd(r4, r5);
+    const __m128d pairs[4] = {_mm256_castpd256_pd128(lo), _mm256_castpd256_pd128(hi),
+                              _mm256_extractf128_pd(lo, 1), _mm256_extractf128_pd(hi, 1)};
+    for (int q = 0; q < 4; ++q) {
+      _mm256_storeu_pd(dst + (p + q) * 6, r[q]);
+      _mm_storeu_pd(dst + (p + q) * 6 + 4, pairs[q]);
+    }
+  }
+  for (; p < k; ++p)
+    for (int i = 0; i < 6; ++i) dst[p * 6 + i] = src[i * ld + p];
+}
+
 #undef ACC_DECL
 #undef ACC_ROW
 #undef ACC_ALL
 
 }  // namespace
 
-MicroKernel<float> microkernel_f32_avx2() { return {6, 16, &ukr_f32_6x16, "avx2 6x16"}; }
-MicroKernel<double> microkernel_f64_avx2() { return {6, 8, &ukr_f64_6x8, "avx2 6x8"}; }
+MicroKernel<float> microkernel_f32_avx2() {
+  return {6, 16, &ukr_f32_6x16, "avx2 6x16", &interleave6_f32, &interleave16_f32};
+}
+MicroKernel<double> microkernel_f64_avx2() {
+  return {6, 8, &ukr_f64_6x8, "avx2 6x8", &interleave6_f64, &interleave8_f64};
+}
 
 }  // namespace rustorch::kernels::gemm_detail
