@@ -14,6 +14,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <c10/core/StorageImpl.h>
 #include <c10/util/Exception.h>
+#include <c10/util/SmallVector.h>
 #include <torch/library.h>
 
 #include <atomic>
@@ -302,24 +303,37 @@ class FallbackCall {
   // Decides, before any result is converted, which result storages only the results hold
   // (each result tensor referenced only by the stack, the storage only by those tensors).
   void find_exclusive_results(const torch::jit::Stack& stack, size_t begin) {
-    std::unordered_map<c10::TensorImpl*, size_t> tensor_refs;  // tensor -> occurrences
-    std::unordered_map<c10::StorageImpl*, std::vector<c10::TensorImpl*>> storage_refs;
+    // (tensor, storage, occurrences on the stack); results are few, so linear scans.
+    struct Ref {
+      c10::TensorImpl* tensor;
+      c10::StorageImpl* storage;
+      size_t count;
+    };
+    c10::SmallVector<Ref, 4> refs;
     auto note = [&](const c10::IValue& e) {
       if (!e.isTensor()) return;
       const at::Tensor& t = e.toTensor();
-      if (!t.defined() || !t.has_storage()) return;
+      if (!t.defined() || !t.has_storage() || is_device(t)) return;
       c10::TensorImpl* ti = t.unsafeGetTensorImpl();
-      if (tensor_refs[ti]++ == 0) storage_refs[t.storage().unsafeGetStorageImpl()].push_back(ti);
+      for (Ref& r : refs)
+        if (r.tensor == ti) return void(++r.count);
+      refs.push_back({ti, t.storage().unsafeGetStorageImpl(), 1});
     };
     for (size_t i = begin; i < stack.size(); ++i) {
       if (stack[i].isTensor()) note(stack[i]);
       if (stack[i].isList())
         for (const c10::IValue& e : stack[i].toListRef()) note(e);
     }
-    for (auto& [impl, tensors] : storage_refs) {
-      bool only = c10::raw::intrusive_ptr::use_count(impl) == tensors.size();
-      for (c10::TensorImpl* ti : tensors) only &= c10::raw::intrusive_ptr::use_count(ti) == tensor_refs[ti];
-      if (only) exclusive_.push_back(impl);
+    for (const Ref& r : refs) {
+      size_t tensors = 0;
+      bool only = true;
+      for (const Ref& o : refs) {
+        if (o.storage != r.storage) continue;
+        ++tensors;
+        only &= c10::raw::intrusive_ptr::use_count(o.tensor) == o.count;
+      }
+      if (only && c10::raw::intrusive_ptr::use_count(r.storage) == tensors)
+        exclusive_.push_back(r.storage);
     }
   }
 
@@ -331,13 +345,14 @@ class FallbackCall {
 
   const OpInfo& info_;
   std::optional<c10::Device> target_;
-  std::vector<Aliased> args_;
-  std::vector<std::pair<c10::Storage, c10::Storage>> storages_;  // rustorch -> CPU alias
-  std::vector<std::pair<c10::Storage, c10::Storage>> adopted_;   // CPU result -> rustorch
-  std::vector<c10::StorageImpl*> cpu_inputs_;
-  std::vector<at::Tensor> cpu_tensor_args_;  // CPU tensors with dim > 0 among the arguments
+  // Small inline buffers: most ops have a handful of tensors, so no heap traffic per call.
+  c10::SmallVector<Aliased, 4> args_;
+  c10::SmallVector<std::pair<c10::Storage, c10::Storage>, 4> storages_;  // rustorch -> CPU
+  c10::SmallVector<std::pair<c10::Storage, c10::Storage>, 2> adopted_;   // CPU result -> rustorch
+  c10::SmallVector<c10::StorageImpl*, 4> cpu_inputs_;
+  c10::SmallVector<at::Tensor, 2> cpu_tensor_args_;  // CPU tensors with dim > 0 among the args
   std::vector<std::unique_ptr<GeneratorLease>> leases_;
-  std::vector<c10::StorageImpl*> exclusive_;  // result storages safe to adopt
+  c10::SmallVector<c10::StorageImpl*, 4> exclusive_;  // result storages safe to adopt
 };
 
 void run_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack, OpInfo& info) {
