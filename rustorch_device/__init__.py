@@ -25,3 +25,6 @@ _register.register()
 from .fallback import op_stats, reset_op_stats, set_fallback_policy  # noqa: E402
 
 __all__ = ["op_stats", "reset_op_stats", "set_fallback_policy"]
+
+# Registers the `rgloo` c10d backend so that a bare init_process_group() maps rustorch to it.
+from . import distributed as _distributed  # noqa: E402, F401
