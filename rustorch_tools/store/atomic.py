@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import secrets
 from pathlib import Path
 from typing import Any
+
+from ..errors import LinkedFileError
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -69,12 +72,24 @@ def append_line(path: str | os.PathLike[str], data: bytes) -> None:
     concurrent writers (threads or processes) never interleave. If a previous writer died
     mid-line (file does not end with a newline), a newline is written first so that the torn
     fragment stays a separate, detectable corrupt line and `data` stays intact.
+
+    A symbolic link at `path` (even a dangling one) or a file with other hard links is
+    refused with LinkedFileError: appending through it could write into any file.
     """
     if not data.endswith(b"\n"):
         raise ValueError("append_line: data must end with a newline")
     # O_RDWR (not O_WRONLY) so that the last byte can be checked through the same descriptor.
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LinkedFileError(
+                errno.ELOOP, f"{path} is a symbolic link; refusing to append through it") from None
+        raise
+    try:
+        if os.fstat(fd).st_nlink > 1:
+            raise LinkedFileError(
+                errno.EMLINK, f"{path} has other hard links; refusing to append to it")
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             size = os.fstat(fd).st_size
