@@ -18,6 +18,7 @@ from rustorch_tools.cli import cli
 from rustorch_tools.governance import jsonl_check
 from rustorch_tools.governance.synth import make_run
 from rustorch_tools.store.jsonl import encode_row
+from rustorch_tools.store.repair import split_lines
 
 FILES = ["run.json", "metrics.jsonl", "events.jsonl", "manifest.json",
          "checkpoints/ckpt-00000001.pt"]
@@ -107,7 +108,7 @@ def corrupt(run: Path, outside: Path, action: str, name: str, arg) -> None:
     elif action == "delete":
         path.unlink()
     elif action == "tear":  # a writer died mid-line, then another appended after it
-        lines = path.read_bytes().splitlines(keepends=True)
+        lines = split_lines(path.read_bytes())
         at = int(len(lines) * arg[0])
         torn = encode_row({"step": 7, "time": 1.0, "loss": 0.25})[:arg[1]] + b"\n"
         path.write_bytes(b"".join(lines[:at]) + torn + b"".join(lines[at:]))
@@ -220,7 +221,7 @@ def test_repair_of_corrupted_runs_never_crashes_nor_loses_bytes(ops):
                 assert old.endswith(tail), rel
                 lines_act = first[(f"r0/{rel}", "cut_torn_lines")]
                 cut_at = set(lines_act["detail"]["lines"])
-                body = old[:len(old) - len(tail)].splitlines(keepends=True)
+                body = split_lines(old[:len(old) - len(tail)])
                 kept = b"".join(x for i, x in enumerate(body, 1) if i not in cut_at)
                 cut = b"".join(x for i, x in enumerate(body, 1) if i in cut_at)
                 assert (run / lines_act["detail"]["orphan"]).read_bytes() == cut, rel

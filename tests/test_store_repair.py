@@ -64,6 +64,19 @@ def test_cut_torn_lines_refuses_a_line_that_is_not_torn(tmp_path):
     assert (tmp_path / done["orphan"]).read_bytes() == b'{"step":1\n'
 
 
+def test_cut_torn_lines_counts_lines_at_newlines_only(tmp_path):
+    assert repair.split_lines(b"a\rb\nc") == [b"a\rb\n", b"c"]
+    assert repair.split_lines(b"a\n\nb\n") == [b"a\n", b"\n", b"b\n"]
+    assert repair.split_lines(b"") == []
+    path = tmp_path / "events.jsonl"
+    good = jsonl.encode_row({"time": 1.0, "event": "created"})
+    data = b"bad\rline\n" + b'{"time":1.0,"ev\n' + good
+    path.write_bytes(data)
+    done = repair.cut_torn_lines(path, [2])
+    assert path.read_bytes() == b"bad\rline\n" + good
+    assert (tmp_path / done["orphan"]).read_bytes() == b'{"time":1.0,"ev\n'
+
+
 def test_append_waiting_on_the_lock_goes_to_the_rewritten_file(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_bytes(b"old\n")

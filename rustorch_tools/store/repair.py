@@ -90,7 +90,7 @@ def cut_torn_lines(path: PathLike, linenos: list[int]) -> dict[str, Any]:
     fd = _open_locked(path)
     try:
         with os.fdopen(os.dup(fd), "rb") as fh:
-            lines = fh.read().splitlines(keepends=True)
+            lines = split_lines(fh.read())
         cut, kept = [], []
         for n, line in enumerate(lines, start=1):
             if n in wanted:
@@ -108,6 +108,16 @@ def cut_torn_lines(path: PathLike, linenos: list[int]) -> dict[str, Any]:
         os.close(fd)
     done.update(lines=sorted(wanted), kept=len(kept))
     return done
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """`data` cut after every `\n` only (bytes.splitlines would also cut at `\r`, and line
+    numbers must be the ones validation counts)."""
+    lines = [line + b"\n" for line in data.split(b"\n")]
+    last = lines.pop()
+    if last != b"\n":
+        lines.append(last[:-1])
+    return lines
 
 
 def set_aside(run_dir: PathLike, relpath: str) -> dict[str, Any]:
