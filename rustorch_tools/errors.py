@@ -77,3 +77,8 @@ class RunStateError(RustorchToolsError):
 
 class CheckpointNotFoundError(RustorchToolsError, FileNotFoundError):
     """No checkpoint file where one was asked for (empty directory, missing `latest`)."""
+
+
+class LinkedFileError(RustorchToolsError, OSError):
+    """A run file that is a symbolic link (or a hard link, or points outside RUNS_DIR):
+    never written through, never read from outside, since it could reach any file."""

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from rustorch_tools import checkpoint
-from rustorch_tools.store import manifest, repair
+from rustorch_tools.governance.repair import repair_runs
+from rustorch_tools.store import manifest
 
 REPO = Path(__file__).resolve().parent.parent
 TRIALS = 12
@@ -39,6 +40,7 @@ def test_sigkill_during_save_never_loses_the_latest(tmp_path):
         run_dir = Path(res["root"]) / "crash"
         check_intact(run_dir, res["last_done"])
         # The run is repairable: afterwards the manifest matches the files again.
-        repair.repair_run(run_dir, now=time.time() + 3600)
+        out = repair_runs(run_dir.parent, now=time.time() + 3600)
+        assert out.failed == [], [a.to_dict() for a in out.failed]
         assert manifest.verify(run_dir) == []
         check_intact(run_dir, res["last_done"])

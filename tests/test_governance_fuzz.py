@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from rustorch_tools.cli import cli
 from rustorch_tools.governance import jsonl_check
 from rustorch_tools.governance.synth import make_run
+from rustorch_tools.store.jsonl import encode_row
+from rustorch_tools.store.repair import split_lines
 
 FILES = ["run.json", "metrics.jsonl", "events.jsonl", "manifest.json",
          "checkpoints/ckpt-00000001.pt"]
@@ -39,6 +41,8 @@ op = st.one_of(
               st.none()),
     st.tuples(st.just("dir_for_file"), st.sampled_from(FILES[:4]), st.none()),
     st.tuples(st.just("delete"), st.sampled_from(["run.json", "manifest.json"]), st.none()),
+    st.tuples(st.just("tear"), st.sampled_from(FILES[1:3]), st.tuples(st.floats(0, 1),
+                                                                       st.integers(1, 40))),
 )
 
 
@@ -103,6 +107,11 @@ def corrupt(run: Path, outside: Path, action: str, name: str, arg) -> None:
         (path / "inner").write_text("x")
     elif action == "delete":
         path.unlink()
+    elif action == "tear":  # a writer died mid-line, then another appended after it
+        lines = split_lines(path.read_bytes())
+        at = int(len(lines) * arg[0])
+        torn = encode_row({"step": 7, "time": 1.0, "loss": 0.25})[:arg[1]] + b"\n"
+        path.write_bytes(b"".join(lines[:at]) + torn + b"".join(lines[at:]))
     else:  # pragma: no cover
         raise AssertionError(action)
 
@@ -194,13 +203,33 @@ def test_repair_of_corrupted_runs_never_crashes_nor_loses_bytes(ops):
 
         res = run_cli("repair", str(root), "--json")
         assert res.exit_code in (0, 1), res.output
+        first = {(a["file"], a["action"]): a for a in json.loads(res.output)["actions"]
+                 if a["done"]}
         res = run_cli("repair", str(root), "--json")  # a second pass has nothing left to cut
         assert res.exit_code in (0, 1), res.output
-        assert not [a for a in json.loads(res.output)["actions"] if a["action"] == "cut_torn"]
+        assert not [a for a in json.loads(res.output)["actions"]
+                    if a["action"] in ("cut_torn", "cut_torn_lines")]
 
         for rel, old in before.items():
             path = run / rel
-            if rel.endswith(".jsonl"):
+            if rel.endswith(".jsonl") and (f"r0/{rel}", "cut_torn_lines") in first:
+                # Torn lines cut from the middle: the original is rebuilt exactly from the
+                # kept lines, the lines orphan (at the audited line numbers) and the tail.
+                now = path.read_bytes()
+                tail_act = first.get((f"r0/{rel}", "cut_torn"))
+                tail = (run / tail_act["detail"]["orphan"]).read_bytes() if tail_act else b""
+                assert old.endswith(tail), rel
+                lines_act = first[(f"r0/{rel}", "cut_torn_lines")]
+                cut_at = set(lines_act["detail"]["lines"])
+                body = split_lines(old[:len(old) - len(tail)])
+                kept = b"".join(x for i, x in enumerate(body, 1) if i not in cut_at)
+                cut = b"".join(x for i, x in enumerate(body, 1) if i in cut_at)
+                assert (run / lines_act["detail"]["orphan"]).read_bytes() == cut, rel
+                assert now.startswith(kept), rel
+                names = {lines_act["detail"]["orphan"]} | ({tail_act["detail"]["orphan"]}
+                                                           if tail_act else set())
+                assert {o.name for o in run.glob(Path(rel).name + ".*.orphan")} == names, rel
+            elif rel.endswith(".jsonl"):
                 # Cut, never lost: the original is what the file kept (before the events
                 # repair appends) followed by the orphaned tail.
                 now = path.read_bytes()

@@ -205,3 +205,76 @@ def test_runs_with_links_are_never_written(tmp_path, tmp_path_factory):
     assert out.actions == []
     assert (outside / "events").read_bytes() == b"outside"
     assert not (d / "manifest.json").exists()
+
+
+def _stale(d: Path) -> None:
+    doc = json.loads((d / "run.json").read_text())
+    atomic_write_json(d / "run.json", {**doc, "heartbeat_at": time.time() - 7200})
+
+
+def test_torn_lines_in_the_middle_are_cut_and_audited(tmp_path):
+    d = make_run(tmp_path, "r")
+    lines = (d / "metrics.jsonl").read_bytes().splitlines(keepends=True)
+    torn_line = encode_row({"step": 4, "time": 1.0, "loss": 0.5})[:17] + b"\n"
+    damaged = lines[9].replace(b'"loss":', b'"lost":')  # complete, fails its CRC: evidence
+    data = b"".join(lines[:3] + [torn_line] + lines[3:9] + [damaged] + lines[10:] + [torn_line])
+    (d / "metrics.jsonl").write_bytes(data)
+    found = {(f.code, f.line) for f in validate_runs(tmp_path, jobs=1).all_findings()}
+    assert {("RT209", 4), ("RT209", 22), ("RT201", 11)} <= found
+    out = repair_runs(tmp_path)
+    (act,) = [a for a in out.actions if a.action == "cut_torn_lines"]
+    assert act.done and act.file == "r/metrics.jsonl"
+    assert act.detail["lines"] == [4, 22] and act.detail["kept"] == len(lines)
+    orphan = d / act.detail["orphan"]
+    assert orphan.read_bytes() == torn_line * 2  # every byte kept, in order
+    assert act.detail["orphan_sha256"] == sha(orphan)
+    assert (d / "metrics.jsonl").read_bytes() == b"".join(lines[:9] + [damaged] + lines[10:])
+    assert {f.code for f in validate_runs(tmp_path, jobs=1).all_findings()} == {"RT201"}
+    (entry,) = [json.loads(x) for x in (tmp_path / ".audit" / "log.jsonl").read_text().splitlines()]
+    cut = next(a for a in entry["details"]["actions"] if a["action"] == "cut_torn_lines")
+    assert cut["before_sha256"] == hashlib.sha256(data).hexdigest()
+    assert cut["after_sha256"] == sha(d / "metrics.jsonl")
+
+
+def test_crashed_checkpoint_save_leftovers_are_set_aside_adopted_forgotten(tmp_path):
+    from rustorch_tools.store import manifest
+
+    d = make_run(tmp_path, "r", status="running")
+    _stale(d)
+    ck = d / "checkpoints"
+    doc = json.loads((d / "manifest.json").read_text())
+    # rotation removed an older checkpoint but died before forgetting it
+    doc["files"]["checkpoints/ckpt-00000000.pt"] = {
+        "sha256": "0" * 64, "size": 3, "added_at": time.time() - 500, "verified": True}
+    atomic_write_json(d / "manifest.json", doc)
+    (ck / "ckpt-00000002.pt").write_bytes(b"new weights")  # written, never recorded
+    (ck / ".ckpt-00000003.pt.tmp-1-abcd").write_bytes(b"half")  # interrupted write
+    (d / ".manifest.json.tmp-1-beef").write_bytes(b"{")
+    found = codes(tmp_path)
+    assert {"RT304", "RT305", "RT504", "RT401"} <= found
+    out = repair_runs(tmp_path)
+    assert out.failed == []
+    by = {a.action: a for a in out.actions}
+    assert {"set_aside_temp", "adopt_untracked", "forget_rotated", "mark_crashed"} <= set(by)
+    assert manifest.verify(d) == []
+    left = [p.name for p in [*ck.iterdir(), *d.iterdir()] if ".tmp-" in p.name]
+    assert all(n.endswith(".orphan") for n in left) and len(left) == 2
+    orphans = {o.name: o.read_bytes() for o in d.glob("*.orphan")}
+    assert sorted(orphans.values()) == [b"half", b"{"]
+    assert by["forget_rotated"].detail["forgotten"]["checkpoints/ckpt-00000000.pt"]["sha256"] == "0" * 64
+    entry = manifest.read_manifest(d)["files"]["checkpoints/ckpt-00000002.pt"]
+    assert entry["verified"] is False and entry["sha256"] == sha(ck / "ckpt-00000002.pt")
+    assert codes(tmp_path) == {"RT306"}
+
+
+def test_finished_run_untracked_and_missing_files_stay_evidence(tmp_path):
+    d = make_run(tmp_path, "r")
+    doc = json.loads((d / "manifest.json").read_text())
+    doc["files"]["checkpoints/ckpt-00000000.pt"] = {
+        "sha256": "0" * 64, "size": 3, "added_at": time.time() - 500, "verified": True}
+    atomic_write_json(d / "manifest.json", doc)
+    (d / "checkpoints" / "ckpt-00000002.pt").write_bytes(b"dropped in later")
+    before = sha(d / "manifest.json")
+    out = repair_runs(tmp_path)
+    assert out.actions == [] and sha(d / "manifest.json") == before
+    assert codes(tmp_path) == {"RT304", "RT305"}

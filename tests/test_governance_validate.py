@@ -513,3 +513,20 @@ def test_validate_with_a_linked_audit_folder_reports_and_writes_nothing_there(
     res = CliRunner().invoke(cli, ["validate", str(tmp_path)])
     assert res.exit_code == 1 and "RT506" in res.output
     assert list(outside.iterdir()) == []
+
+
+def test_fast_check_accepts_ddp_runs_with_ranks(tmp_path):
+    import rustorch_tools
+
+    runs_ = [rustorch_tools.start_run(tmp_path, run_id="ddp", rank=r) for r in (0, 1)]
+    for r in runs_:
+        r.log_metrics({"loss": 1.0}, step=0)
+    runs_[1].finish()
+    doc = json.loads((tmp_path / "ddp" / "run.json").read_text())
+    assert doc["ranks"] == {"0": "running", "1": "finished"}
+    assert fast_schema.run_doc_ok(doc)  # takes the fast path, no jsonschema call
+    runs_[0].finish()
+    doc = json.loads((tmp_path / "ddp" / "run.json").read_text())
+    assert fast_schema.run_doc_ok(doc) and schema.validate_document("run", doc) == []
+    assert not fast_schema.run_doc_ok({**doc, "ranks": {"x": "running"}})
+    assert not fast_schema.run_doc_ok({**doc, "ranks": {"0": "crashed"}})

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import rustorch_tools
-from rustorch_tools.store import jsonl, layout, repair, runs, schema
+from rustorch_tools.governance.repair import repair_runs
+from rustorch_tools.store import jsonl, layout, runs, schema
 
 REPO = Path(__file__).resolve().parent.parent
 ROWS = 1500  # per process here; benchmarks/bench_logging.py runs the full 8 x 10,000
@@ -97,8 +98,9 @@ def test_sigkill_leaves_other_runs_untouched_and_own_run_repairable(tmp_path):
     assert doc["status"] == "running"
     assert runs.is_stale(doc, now=time.time() + 3600)
 
-    report = repair.repair_run(d, now=time.time() + 3600)
-    assert report["status"] == "crashed"
+    out = repair_runs(tmp_path, now=time.time() + 3600)
+    assert out.failed == []
+    assert "mark_crashed" in {a.action for a in out.actions if a.run_id == "victim"}
     doc = runs.read_run(d)
     assert doc["status"] == "crashed" and doc["ended_at"] == doc["heartbeat_at"]
     assert all(r.error is None for r in jsonl.scan(d / layout.METRICS))
@@ -122,9 +124,11 @@ def test_append_after_torn_tail_and_repair_keeps_orphan_bytes(tmp_path):
         fh.write(jsonl.encode_row({"step": 3, "time": 2.0, "a": 4}).replace(b'"a":4', b'"a":5'))
     results = list(jsonl.scan(path))
     assert [r.error is None for r in results] == [True, False, True, False]
-    report = repair.repair_run(run.dir)
-    orphan = report[layout.METRICS]["orphan"]
-    assert report[layout.METRICS] == {"kept": 3, "removed_lines": [2], "orphan": orphan}
+    out = repair_runs(tmp_path)
+    [act] = out.actions
+    assert (act.action, act.file, act.done) == ("cut_torn_lines", f"{run.run_id}/{layout.METRICS}", True)
+    orphan = act.detail["orphan"]
+    assert {k: act.detail[k] for k in ("kept", "lines")} == {"kept": 3, "lines": [2]}
     assert orphan.startswith("metrics.jsonl.") and orphan.endswith(".orphan")
     assert (run.dir / orphan).read_bytes() == b'{"step":1,"time":1.0,"a":\n'
     assert [r.error is None for r in jsonl.scan(path)] == [True, True, False]
@@ -132,13 +136,13 @@ def test_append_after_torn_tail_and_repair_keeps_orphan_bytes(tmp_path):
 
 
 def test_repair_refuses_live_run(tmp_path):
-    import pytest
-
-    from rustorch_tools.errors import RunStateError
-
     run = rustorch_tools.start_run(tmp_path, name="live")
-    with pytest.raises(RunStateError, match="live"):
-        repair.repair_run(run.dir)
+    with open(run.dir / layout.METRICS, "ab") as fh:
+        fh.write(b'{"step":0,')  # being written
+    before = {p.name: p.read_bytes() for p in run.dir.iterdir() if p.is_file()}
+    assert repair_runs(tmp_path).actions == []  # a live run is never touched
+    assert {p.name: p.read_bytes() for p in run.dir.iterdir() if p.is_file()} == before
+    assert runs.read_run(run.dir)["status"] == "running"
     run.finish()
 
 
@@ -149,7 +153,7 @@ def test_repair_migrates_legacy_run(tmp_path):
     d.mkdir()
     (d / layout.RUN_JSON).write_text(json.dumps(
         {"run_id": "old-run", "state": "FINISHED", "start_time": 1.0, "end_time": 2.0, "params": {"a": 1}}))
-    report = repair.repair_run(d)
-    assert report["migrated_from"] == 0
+    out = repair_runs(tmp_path)
+    assert [(a.action, a.detail) for a in out.actions] == [("migrate", {"from_version": 0})]
     assert json.loads((d / layout.RUN_JSON).read_text())["schema_version"] == 1
     assert [e["event"] for e in runs.iter_events(d)] == ["migrated", "repaired"]

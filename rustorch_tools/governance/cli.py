@@ -175,9 +175,11 @@ def release_cmd(run_id: str, runs_dir: Path, as_json: bool) -> None:
 @JOBS
 @_io_errors
 def repair_cmd(runs_dir: Path, dry_run: bool, as_json: bool, jobs: int | None) -> None:
-    """Fix what is recoverable: torn last lines (kept in .orphan files), stale runs marked
-    crashed, old schema versions migrated, missing manifests rebuilt (unverified), summaries
-    regenerated. Every change is audited with before/after SHA-256.
+    """Fix what is recoverable in runs that are not live, deleting nothing: torn lines (last
+    or mid-file) and leftover temp files moved into .orphan files, stale runs marked crashed,
+    old schema versions migrated, summaries regenerated, missing manifests rebuilt
+    (unverified); in crashed runs, untracked files recorded (unverified) and rotated-away
+    checkpoints forgotten. Every change is audited with before/after SHA-256.
 
     Exit 0 when every repair succeeded (or the plan was printed), 1 when one failed, 2 on
     usage or I/O error.

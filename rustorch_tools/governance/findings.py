@@ -70,6 +70,8 @@ _TABLE: tuple[CodeInfo, ...] = (
              "The run never logged; if it should have, check the writer."),
     CodeInfo("RT208", _I, "last line is being written (live run)",
              "Nothing to do: the writer is appending."),
+    CodeInfo("RT209", _E, "torn line in the middle (a writer died mid-line)",
+             "Run `rustorch-tools repair` to move the torn line into a .orphan file.", True),
     # manifest and digests
     CodeInfo("RT301", _E, "manifest.json is missing while checkpoints/artifacts exist",
              "Run `rustorch-tools repair` to rebuild it from the files present (unverified).",

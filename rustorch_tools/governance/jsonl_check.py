@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CorruptLineError
-from ..store.jsonl import decode_line
+from ..store.jsonl import decode_line, is_torn_fragment
 from .findings import Finding
 
 CHUNK = 4 << 20
@@ -73,6 +73,7 @@ class JsonlStats:
     last_row: dict | None = None  # last valid row, non-finite values restored
     torn: bool = False
     torn_offset: int | None = None
+    torn_lines: list[int] = field(default_factory=list)  # torn lines before the last one
     corrupt: int = 0
     nonfinite_steps: list[int] = field(default_factory=list)
     last_steps: dict = field(default_factory=dict)  # rank (None: no rank) -> last step
@@ -329,7 +330,13 @@ class JsonlChecker:
             row = decode_line(line)
         except CorruptLineError as e:
             self.stats.corrupt += 1
-            self.out.add("RT201", f"corrupt line: {e}", lineno)
+            if is_torn_fragment(line):
+                self.stats.torn_lines.append(lineno)
+                size = len(line) - line.endswith(b"\n")
+                self.out.add("RT209", f"torn line ({size} bytes, no _crc): a writer died "
+                                      "mid-line, later rows follow", lineno)
+            else:
+                self.out.add("RT201", f"corrupt line: {e}", lineno)
             return
         except (ValueError, RecursionError) as e:  # defensive: decode_line should not raise these
             self.stats.corrupt += 1

@@ -1,23 +1,33 @@
 """`repair`: fix what is recoverable, keep every byte, audit each change with digests.
 
-Repairs (only on runs that are not live):
-- `cut_torn`: a torn last line of metrics.jsonl / events.jsonl is moved into
+This module decides what to repair (from validation) and records it; the on-disk work is
+done by the store's primitives (rustorch_tools/store/repair.py). Repairs, only on runs that
+are not live and hold no links or special files, in this order:
+- `cut_torn`: a torn last line of metrics.jsonl / events.jsonl (RT202) is moved into
   `<file>.<unix time>.orphan` next to it (written and fsynced first), then the file is
   truncated to its last newline, under the same flock writers take to append;
+- `cut_torn_lines`: torn lines in the middle of the file (RT209: a writer died mid-line and
+  another appended after it) move into one `.orphan` file, the rest is rewritten atomically;
+  lines that fail their CRC otherwise (RT201) stay in place as evidence;
+- `set_aside_temp`: a leftover temp file of an interrupted atomic write (RT504) is renamed to
+  `<its name>.<unix time>.orphan` at the top of the run folder;
+- `migrate`: run.json of an older schema version is rewritten as the current version;
 - `mark_crashed`: `running` with a stale heartbeat becomes `crashed` (`ended_at` = last
   heartbeat) and a `crashed` event is appended;
-- `migrate`: run.json of an older schema version is rewritten as the current version;
+- `regenerate_summary`: run.json's summary is recomputed from the valid metric rows;
 - `rebuild_manifest`: a missing manifest.json is rebuilt from the files present, every entry
   `verified: false`;
-- `regenerate_summary`: run.json's summary is recomputed from the valid metric rows.
+- crashed runs only (the writer died between two steps of a checkpoint/artifact save):
+  `adopt_untracked` records files missing from the manifest (RT305) as `verified: false`, and
+  `forget_rotated` drops the entries of rotated-away checkpoints (RT304 for a checkpoint
+  recorded before one still present), keeping the dropped entries in the audit record.
+A finished or failed run's untracked or missing files are never touched: no writer was
+interrupted there, so they are evidence.
 """
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import math
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -25,12 +35,13 @@ from pathlib import Path
 
 from ..errors import RustorchToolsError
 from ..store import jsonl, layout, manifest, runs
-from ..store.atomic import atomic_write_bytes, fsync_dir
+from ..store import repair as store_repair
+from ..store.atomic import fsync_dir
 from ..store.jsonl import nonfinite_text
 from . import audit
 from .jsonl_check import check_metric_row
 from .locks import governance_lock, reserved_dir
-from .run_check import ORPHAN_SUFFIX, RunResult, summary_metrics
+from .run_check import RunResult, summary_metrics
 from .validate import ValidationReport, validate_runs
 
 
@@ -83,6 +94,11 @@ def plan(res: RunResult) -> list[Action]:
     acts: list[Action] = []
     for name, offset in sorted(res.torn.items()):
         acts.append(Action(res.folder, "cut_torn", f"{res.rel}/{name}", {"offset": offset}))
+    for name, lines in sorted(res.torn_lines.items()):
+        acts.append(Action(res.folder, "cut_torn_lines", f"{res.rel}/{name}",
+                           {"lines": list(lines)}))
+    for rel in res.temps:
+        acts.append(Action(res.folder, "set_aside_temp", f"{res.rel}/{rel}"))
     rj = f"{res.rel}/{layout.RUN_JSON}"
     if res.schema_from is not None:
         acts.append(Action(res.folder, "migrate", rj, {"from_version": res.schema_from}))
@@ -90,27 +106,15 @@ def plan(res: RunResult) -> list[Action]:
         acts.append(Action(res.folder, "mark_crashed", rj))
     if res.summary_stale or (res.torn.get(layout.METRICS) is not None):
         acts.append(Action(res.folder, "regenerate_summary", rj))
+    mf = f"{res.rel}/{layout.MANIFEST}"
     if res.manifest_missing:
-        acts.append(Action(res.folder, "rebuild_manifest", f"{res.rel}/{layout.MANIFEST}"))
+        acts.append(Action(res.folder, "rebuild_manifest", mf))
+    elif res.status == "crashed":  # stale `running` counts: it is marked crashed above
+        if res.untracked:
+            acts.append(Action(res.folder, "adopt_untracked", mf, {"files": list(res.untracked)}))
+        if res.rotated:
+            acts.append(Action(res.folder, "forget_rotated", mf, {"files": list(res.rotated)}))
     return acts
-
-
-def _cut_torn(path: Path, offset: int) -> dict:
-    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # writers append under this same lock
-        size = os.fstat(fd).st_size
-        tail = os.pread(fd, size - offset, offset) if size > offset else b""
-        if not tail or b"\n" in tail:
-            raise RustorchToolsError("the file changed since validation; run repair again")
-        orphan = path.with_name(f"{path.name}.{time.time():.6f}{ORPHAN_SUFFIX}")
-        atomic_write_bytes(orphan, tail)  # fsynced before the bytes leave the file
-        os.ftruncate(fd, offset)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return {"orphan": orphan.name, "bytes": len(tail),
-            "orphan_sha256": hashlib.sha256(tail).hexdigest()}
 
 
 def summary_from_metrics(run_dir: Path) -> dict:
@@ -136,35 +140,13 @@ def summary_from_metrics(run_dir: Path) -> dict:
     return out
 
 
-def _rebuild_manifest(run_dir: Path) -> dict:
-    doc = manifest.empty_manifest()
-    now = time.time()
-    pointer = f"{layout.CHECKPOINTS}/{layout.LATEST}"
-    for rel in manifest.tracked_files(run_dir):
-        path = run_dir / rel
-        if rel == pointer or path.is_symlink() or not path.is_file():
-            continue
-        if layout.is_temp_name(path.name):
-            continue
-        doc["files"][rel] = {"sha256": manifest.sha256_file(path),
-                             "size": path.stat().st_size, "added_at": now, "verified": False}
-    with runs.run_lock(run_dir):
-        if (run_dir / layout.MANIFEST).exists():
-            raise RustorchToolsError("manifest.json appeared since validation; not replaced")
-        manifest.write_manifest(run_dir, doc)
-    return {"files": len(doc["files"])}
-
-
 def _apply_run_json(run_dir: Path, acts: list[Action]) -> None:
     names = {a.action for a in acts}
     summary = summary_from_metrics(run_dir) if "regenerate_summary" in names else None
 
     def change(doc: dict) -> None:
-        if "mark_crashed" in names and doc.get("status") == "running":
-            doc["status"] = "crashed"
-            if doc.get("ended_at") is None:
-                beat = doc.get("heartbeat_at")
-                doc["ended_at"] = beat if isinstance(beat, int | float) else time.time()
+        if "mark_crashed" in names:
+            store_repair.mark_crashed(doc)
         if summary is not None:
             doc["summary"] = summary
 
@@ -176,8 +158,15 @@ def apply(runs_dir: Path, res: RunResult, acts: list[Action]) -> None:
     for a in acts:
         a.before_sha256 = _digest(runs_dir / a.file)
     try:
-        for a in (a for a in acts if a.action == "cut_torn"):
-            a.detail.update(_cut_torn(runs_dir / a.file, a.detail["offset"]))
+        for a in acts:  # JSONL files and temp files first: run.json's summary reads metrics
+            if a.action == "cut_torn":
+                a.detail.update(store_repair.cut_torn_tail(runs_dir / a.file, a.detail["offset"]))
+            elif a.action == "cut_torn_lines":
+                a.detail.update(store_repair.cut_torn_lines(runs_dir / a.file, a.detail["lines"]))
+            elif a.action == "set_aside_temp":
+                a.detail.update(store_repair.set_aside(run_dir, a.file[len(res.rel) + 1:]))
+            else:
+                continue
             a.done = True
         rj = [a for a in acts if a.file.endswith("/" + layout.RUN_JSON)]
         if rj:
@@ -188,8 +177,15 @@ def apply(runs_dir: Path, res: RunResult, acts: list[Action]) -> None:
                 runs.append_event(run_dir, "crashed", {"by": "rustorch-tools repair"})
             if any(a.action == "migrate" for a in rj):
                 runs.append_event(run_dir, "migrated", {"from_version": res.schema_from})
-        for a in (a for a in acts if a.action == "rebuild_manifest"):
-            a.detail.update(_rebuild_manifest(run_dir))
+        for a in acts:
+            if a.action == "rebuild_manifest":
+                a.detail.update(store_repair.rebuild_manifest(run_dir))
+            elif a.action == "adopt_untracked":
+                a.detail.update(store_repair.adopt_files(run_dir, a.detail["files"]))
+            elif a.action == "forget_rotated":
+                a.detail.update(store_repair.forget_files(run_dir, a.detail["files"]))
+            else:
+                continue
             a.done = True
     except (RustorchToolsError, OSError, ValueError) as e:
         for a in acts:
@@ -206,13 +202,15 @@ def apply(runs_dir: Path, res: RunResult, acts: list[Action]) -> None:
 
 
 def repair_runs(runs_dir: Path, dry_run: bool = False, jobs: int | None = None,
-                lock_timeout: float | None = None) -> RepairOutcome:
+                lock_timeout: float | None = None, now: float | None = None) -> RepairOutcome:
+    """Validate RUNS_DIR (liveness judged at `now`, default the current time), then apply
+    `plan` to every run and append one audit entry with every action."""
     runs_dir = Path(runs_dir)
     kw = {} if lock_timeout is None else {"timeout": lock_timeout}
     reserved_dir(runs_dir, layout.AUDIT_DIR, create=False)  # refuse before changing anything
     # A dry run reads only, so it does not take (or create) the lock.
     with nullcontext() if dry_run else governance_lock(runs_dir, **kw):
-        report = validate_runs(runs_dir, jobs=jobs)
+        report = validate_runs(runs_dir, jobs=jobs, now=now)
         out = RepairOutcome(report, dry_run=dry_run)
         for res in report.runs:
             acts = plan(res)

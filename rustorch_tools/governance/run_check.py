@@ -16,12 +16,12 @@ from pathlib import Path
 from ..errors import CorruptRunError, RunNotFoundError, UnsupportedSchemaVersion
 from ..store import layout, manifest, runs, schema
 from ..store.jsonl import nonfinite_text
+from ..store.repair import ORPHAN_SUFFIX  # bytes set aside by `repair`: `<name>.<time>.orphan`
 from .fast_schema import manifest_ok, run_doc_ok
 from .findings import Finding, Severity, worst
 from .jsonl_check import JsonlStats, check_jsonl
 
 QUARANTINE_FILE = "QUARANTINE.json"
-ORPHAN_SUFFIX = ".orphan"  # torn tails cut by `repair`: `metrics.jsonl.<time>.orphan`
 _KNOWN_FILES = {layout.RUN_JSON, layout.METRICS, layout.EVENTS, layout.MANIFEST, layout.LOCK}
 _KNOWN_DIRS = {layout.CHECKPOINTS, layout.ARTIFACTS}
 _MAX_SCHEMA_MESSAGES = 10
@@ -41,6 +41,10 @@ class RunResult:
     parent: str | None = None
     findings: list[Finding] = field(default_factory=list)
     torn: dict[str, int] = field(default_factory=dict)  # JSONL file -> offset of its torn tail
+    torn_lines: dict[str, list[int]] = field(default_factory=dict)  # JSONL file -> torn lines
+    temps: list[str] = field(default_factory=list)  # leftover temp files (run-relative)
+    untracked: list[str] = field(default_factory=list)  # tracked-dir files not in the manifest
+    rotated: list[str] = field(default_factory=list)  # absent checkpoints older than a present one
     manifest_missing: bool = False
     summary_stale: bool = False
     stale: bool = False
@@ -128,6 +132,7 @@ class _RunChecker:
                 continue
             elif layout.is_temp_name(name) and kind == "file":
                 if not self._maybe_live():
+                    self.res.temps.append(name)
                     self.add("RT504", "leftover temp file of an interrupted write", name)
             else:
                 self.add("RT504", f"unknown {'folder' if kind == 'dir' else 'file'}", name)
@@ -218,6 +223,8 @@ class _RunChecker:
         self.res.findings.extend(findings)
         if stats.torn and stats.torn_offset is not None:
             self.res.torn[name] = stats.torn_offset
+        if stats.torn_lines:
+            self.res.torn_lines[name] = list(stats.torn_lines)
         return stats
 
     def _tracked(self, entries: dict[str, str]) -> tuple[dict[str, os.DirEntry], bool]:
@@ -275,12 +282,14 @@ class _RunChecker:
             return
         listed: dict = doc["files"]
         unverified = 0
+        absent = []
         for relpath in sorted(listed):
             entry = listed[relpath]
             if not entry.get("verified", True):
                 unverified += 1
             found = files.get(relpath)
             if found is None:
+                absent.append(relpath)
                 self.add("RT304", "listed in manifest.json, absent", relpath)
                 continue
             size = found.stat(follow_symlinks=False).st_size
@@ -298,9 +307,12 @@ class _RunChecker:
         for relpath in sorted(set(files) - set(listed) - {pointer}):
             if layout.is_temp_name(relpath.rsplit("/", 1)[-1]):
                 if not self.res.live:
+                    self.res.temps.append(relpath)
                     self.add("RT504", "leftover temp file of an interrupted write", relpath)
             elif not self.res.live:  # a live writer adds the file, then the manifest entry
+                self.res.untracked.append(relpath)
                 self.add("RT305", "not listed in manifest.json", relpath)
+        self.res.rotated = _rotated(listed, absent, files)
         if unverified:
             self.add("RT306", f"{unverified} entries rebuilt by repair (verified: false)",
                      layout.MANIFEST)
@@ -328,6 +340,21 @@ class _RunChecker:
             self.res.summary_stale = True
             self.add("RT404", f"summary differs for {', '.join(map(str, diff[:5]))}",
                      layout.RUN_JSON)
+
+
+def _rotated(listed: dict, absent: list[str], files: dict) -> list[str]:
+    """Absent checkpoints that checkpoint rotation would have removed: each was recorded
+    before a checkpoint that is still present (rotation deletes the oldest files first, then
+    forgets them in the manifest; a writer killed in between leaves exactly these)."""
+    prefix = layout.CHECKPOINTS + "/"
+    present = [e.get("added_at") for r, e in listed.items()
+               if r.startswith(prefix) and r in files and isinstance(e.get("added_at"), int | float)]
+    if not present:
+        return []
+    newest = max(present)
+    return [r for r in absent if r.startswith(prefix) and r.count("/") == 1
+            and isinstance(listed[r].get("added_at"), int | float)
+            and listed[r]["added_at"] < newest]
 
 
 def _same(stored: object, value: object) -> bool:

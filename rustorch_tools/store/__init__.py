@@ -2,6 +2,8 @@
 
 Modules: `layout` (names and paths), `atomic` (crash-safe writes and locked appends),
 `jsonl` (self-checking lines), `schema` (JSON Schemas and migration), `runs` (run.json,
-metrics, events, locks), `manifest` (SHA-256 of checkpoints/ and artifacts/).
+metrics, events, locks), `manifest` (SHA-256 of checkpoints/ and artifacts/), `repair`
+(on-disk repair primitives that `rustorch-tools repair` drives and audits), `json_prefix`
+(the torn-line rule).
 The on-disk format is docs/runs-format.md.
 """

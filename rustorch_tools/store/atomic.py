@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import secrets
 from pathlib import Path
 from typing import Any
+
+from ..errors import LinkedFileError
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -69,20 +72,52 @@ def append_line(path: str | os.PathLike[str], data: bytes) -> None:
     concurrent writers (threads or processes) never interleave. If a previous writer died
     mid-line (file does not end with a newline), a newline is written first so that the torn
     fragment stays a separate, detectable corrupt line and `data` stays intact.
+
+    A symbolic link at `path` (even a dangling one) or a file with other hard links is
+    refused with LinkedFileError: appending through it could write into any file. If the
+    file was replaced while waiting for the lock (repair rewrites a file under that lock),
+    the new file is opened and locked instead, so no line goes to an unlinked inode.
     """
     if not data.endswith(b"\n"):
         raise ValueError("append_line: data must end with a newline")
-    # O_RDWR (not O_WRONLY) so that the last byte can be checked through the same descriptor.
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    while True:
+        fd = _open_for_append(path)
         try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                data = b"\n" + data
-            _write_all(fd, data)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                if not _still_at(path, fd):
+                    continue  # repair replaced the file while we waited: append to the new one
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data
+                _write_all(fd, data)
+                return
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+            os.close(fd)
 
+
+def _open_for_append(path: str | os.PathLike[str]) -> int:
+    # O_RDWR (not O_WRONLY) so that the last byte can be checked through the same descriptor.
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LinkedFileError(
+                errno.ELOOP, f"{path} is a symbolic link; refusing to append through it") from None
+        raise
+    if os.fstat(fd).st_nlink > 1:
+        os.close(fd)
+        raise LinkedFileError(errno.EMLINK, f"{path} has other hard links; refusing to append to it")
+    return fd
+
+
+def _still_at(path: str | os.PathLike[str], fd: int) -> bool:
+    """Whether `fd` is still the file at `path` (not replaced by an atomic rewrite)."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)

@@ -3,7 +3,8 @@
     rustorch-tools runs list [--root runs] [--json]
     rustorch-tools runs show RUN_ID [--root runs] [--json]
 
-Exit codes: 0 clean, 1 a run that cannot be read (listed, never skipped), 2 usage / I/O error.
+Exit codes: 0 clean, 1 a run that cannot be read (listed, never skipped) or, for `show`, has
+corrupt metric lines or manifest mismatches, 2 usage / I/O error.
 `--json` output: `list` prints one array of objects {run_id, name, status, stored_status,
 started_at, heartbeat_at, last_step, error}; `show` prints one object {run, metrics:
 {rows, corrupt_lines, incomplete_tail, names}, events: [...], manifest: {files, mismatches}}.

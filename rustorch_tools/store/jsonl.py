@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CorruptLineError
+from .json_prefix import is_object_prefix
 
 CRC_KEY = "_crc"
 NONFINITE_KEY = "_nonfinite"
@@ -114,6 +115,27 @@ def decode_line(line: bytes) -> dict[str, Any]:
     if not isinstance(row, dict):
         raise CorruptLineError(f"line is a JSON {type(row).__name__}, not an object")
     return row
+
+
+def is_torn_fragment(line: bytes) -> bool:
+    """True iff `line` (its newline optional) is what a writer killed mid-line leaves.
+
+    Precisely: the bytes, with a multi-byte UTF-8 character allowed to be cut at the very
+    end, are non-empty, fail `decode_line`, and are a proper prefix of a compact JSON object
+    (json_prefix.is_object_prefix), i.e. some continuation turns them into a line the store
+    could have written. A complete line that fails its CRC, or any other damage, is not.
+    """
+    if line.endswith(b"\n"):
+        line = line[:-1]
+    if not line.startswith(b"{") or _CRC_TAIL_RE.search(line):
+        return False  # a line ending in a CRC tail was written whole: damage, not a tear
+    try:
+        text = line.decode()
+    except UnicodeDecodeError as exc:
+        if exc.reason != "unexpected end of data" or exc.end != len(line):
+            return False
+        text = line[: exc.start].decode()
+    return is_object_prefix(text)
 
 
 def restore_nonfinite(row: dict[str, Any]) -> dict[str, Any]:

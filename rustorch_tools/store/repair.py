@@ -1,135 +1,220 @@
-"""Bringing a dead run's files back to a clean state (used by `repair` commands and tests).
+"""On-disk repair primitives for a dead run's files; `rustorch-tools repair` drives and audits them.
 
-Only for runs whose writers are gone: rewriting a JSONL file replaces its inode, so a live
-writer could append to the old one. `repair_run` refuses a live run unless `force=True`.
+Governance decides *what* to repair (rustorch_tools/governance/repair.py, after validation,
+under its lock, with digests in the audit log); these functions own *how*, since the store is
+the one module that knows the file format. None of them deletes a byte:
+
+- `cut_torn_tail`: the torn last line of a JSONL file moves into an orphan file;
+- `cut_torn_lines`: torn lines in the middle of a JSONL file (`jsonl.is_torn_fragment`) move
+  into an orphan file;
+- `set_aside`: a leftover temp file of an interrupted atomic write is renamed to an orphan;
+- `mark_crashed`: the run.json change for a stale `running` run;
+- `rebuild_manifest`, `adopt_files`, `forget_files`: manifest.json entries for files whose
+  writer died between writing the file and recording it (entries `verified: false`), or
+  between removing a rotated checkpoint and forgetting it (the forgotten entries are returned
+  for the audit log).
+
+Orphans are `<name>.<unix time>.orphan` in the run folder itself. Callers must make sure the
+run's writers are gone (validation's liveness rule): JSONL rewrites happen under the same
+flock writers take to append, and `atomic.append_line` re-opens a file replaced meanwhile.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunStateError
-from . import atomic, jsonl, layout, manifest, runs, schema
+from ..errors import RustorchToolsError
+from . import atomic, jsonl, layout, manifest, runs
 
-ORPHAN_SUFFIX = ".orphan"  # `<file>.<unix time>.orphan`, the naming governance's repair uses
-TORN_REASONS = ("missing or malformed _crc field", "no trailing newline (being written or torn)")
+ORPHAN_SUFFIX = ".orphan"
 
-
-@dataclass
-class JsonlRepair:
-    """What repair_jsonl did to one file."""
-
-    path: str
-    kept: int = 0
-    removed: list[int] = field(default_factory=list)  # line numbers cut out
-    orphan: str | None = None
+PathLike = str | os.PathLike[str]
 
 
-def repair_jsonl(path: str | os.PathLike[str]) -> JsonlRepair:
-    """Cut torn fragments out of `path` (atomically), keeping their bytes in an orphan file.
+class RepairConflict(RustorchToolsError):
+    """The file changed since it was checked; nothing was changed, check again."""
 
-    A torn fragment is what a writer killed mid-line leaves: a line without its `_crc` tail
-    (or without a newline at the end of the file). Lines that are complete but fail their CRC
-    or JSON check are left in place: they are evidence of later damage, readers skip them and
-    `validate` reports them. The removed bytes go verbatim to `<path>.<unix time>.orphan`
-    (written and fsynced before the file is rewritten). A file without torn lines is untouched.
-    """
+
+def orphan_path(run_dir: Path, name: str) -> Path:
+    """A fresh `<name>.<unix time>.orphan` in `run_dir`."""
+    return run_dir / f"{name}.{time.time():.6f}{ORPHAN_SUFFIX}"
+
+
+def _write_orphan(path: Path, data: bytes) -> dict[str, Any]:
+    atomic.atomic_write_bytes(path, data)  # fsynced before the bytes leave their file
+    return {"orphan": path.name, "bytes": len(data),
+            "orphan_sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _open_locked(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # writers append under this same lock
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def cut_torn_tail(path: PathLike, offset: int) -> dict[str, Any]:
+    """Move the bytes after `offset` (the torn last line, no newline) into an orphan file."""
     path = Path(path)
-    report = JsonlRepair(str(path))
-    torn = {r.lineno for r in jsonl.scan(path) if r.row is None and r.error in TORN_REASONS}
-    if not torn:
-        report.kept = sum(1 for _ in jsonl.scan(path))
-        return report
-    good: list[bytes] = []
-    cut: list[bytes] = []
-    with open(path, "rb") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if lineno in torn:
-                cut.append(line if line.endswith(b"\n") else line + b"\n")
-                report.removed.append(lineno)
-            else:
-                good.append(line)
-    orphan = path.with_name(f"{path.name}.{time.time():.6f}{ORPHAN_SUFFIX}")
-    atomic.atomic_write_bytes(orphan, b"".join(cut))
-    atomic.atomic_write_bytes(path, b"".join(good))
-    report.kept = len(good)
-    report.orphan = orphan.name
-    return report
-
-
-def rebuild_manifest(run_dir: str | os.PathLike[str]) -> dict[str, list[str]]:
-    """Drop entries of missing files, add untracked files (verified: false), delete temp files.
-
-    Modified files keep their recorded digest (the evidence); `verify` keeps reporting them.
-    """
-    run_dir = Path(run_dir)
-    found = manifest.verify(run_dir)
-    done: dict[str, list[str]] = {"dropped": [], "added": [], "temp_removed": []}
-    with runs.run_lock(run_dir):
-        doc = manifest.read_manifest(run_dir)
-        for m in found:
-            if m.kind == "missing":
-                doc["files"].pop(m.relpath, None)
-                done["dropped"].append(m.relpath)
-            elif m.kind == "untracked":
-                path = run_dir / m.relpath
-                doc["files"][m.relpath] = {
-                    "sha256": manifest.sha256_file(path),
-                    "size": path.stat().st_size,
-                    "added_at": time.time(),
-                    "verified": False,
-                }
-                done["added"].append(m.relpath)
-            elif m.kind == "temp":
-                (run_dir / m.relpath).unlink(missing_ok=True)
-                done["temp_removed"].append(m.relpath)
-        if done["dropped"] or done["added"]:
-            manifest.write_manifest(run_dir, doc)
+    fd = _open_locked(path)
+    try:
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, size - offset, offset) if size > offset else b""
+        if not tail or b"\n" in tail or (offset and os.pread(fd, 1, offset - 1) != b"\n"):
+            raise RepairConflict(f"{path.name} changed since validation; run repair again")
+        done = _write_orphan(orphan_path(path.parent, path.name), tail)
+        os.ftruncate(fd, offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return done
 
 
-def repair_run(run_dir: str | os.PathLike[str], now: float | None = None, force: bool = False) -> dict[str, Any]:
-    """Repair a dead run in place; returns a report (also stored in a `repaired` event).
+def cut_torn_lines(path: PathLike, linenos: list[int]) -> dict[str, Any]:
+    """Move the torn lines `linenos` (1-based, complete with their newline) into an orphan file.
 
-    - run.json of an older schema is rewritten as the current one (`migrated` event);
-    - a stale `running` run becomes `crashed`, ended at its last heartbeat (`crashed` event);
-    - torn fragments of metrics.jsonl and events.jsonl move to `<file>.<time>.orphan`;
-    - manifest.json is rebuilt for missing / untracked files; temp files are deleted.
+    Every listed line must still be a torn fragment (`jsonl.is_torn_fragment`), else nothing
+    changes (RepairConflict). The file is rewritten atomically with the other lines, in order,
+    byte for byte; the orphan holds the cut lines in order, newlines included.
+    """
+    path = Path(path)
+    wanted = set(linenos)
+    fd = _open_locked(path)
+    try:
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            lines = split_lines(fh.read())
+        cut, kept = [], []
+        for n, line in enumerate(lines, start=1):
+            if n in wanted:
+                if not line.endswith(b"\n") or not jsonl.is_torn_fragment(line):
+                    raise RepairConflict(f"{path.name} line {n} is no longer a torn line; "
+                                         "run repair again")
+                cut.append(line)
+            else:
+                kept.append(line)
+        if len(cut) != len(wanted):
+            raise RepairConflict(f"{path.name} is shorter than expected; run repair again")
+        done = _write_orphan(orphan_path(path.parent, path.name), b"".join(cut))
+        atomic.atomic_write_bytes(path, b"".join(kept))  # under the old inode's flock
+    finally:
+        os.close(fd)
+    done.update(lines=sorted(wanted), kept=len(kept))
+    return done
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """`data` cut after every `\n` only (bytes.splitlines would also cut at `\r`, and line
+    numbers must be the ones validation counts)."""
+    lines = [line + b"\n" for line in data.split(b"\n")]
+    last = lines.pop()
+    if last != b"\n":
+        lines.append(last[:-1])
+    return lines
+
+
+def set_aside(run_dir: PathLike, relpath: str) -> dict[str, Any]:
+    """Rename the leftover temp file `relpath` to an orphan at the top of the run folder.
+
+    Link-then-unlink, so an existing name is never replaced; the bytes are not copied.
     """
     run_dir = Path(run_dir)
-    now = time.time() if now is None else now
-    report: dict[str, Any] = {}
+    src = run_dir / manifest.check_relpath(relpath) if "/" in relpath else run_dir / relpath
+    if src.is_symlink() or not src.is_file() or not layout.is_temp_name(src.name):
+        raise RepairConflict(f"{relpath} is not a leftover temp file")
+    dst = orphan_path(run_dir, src.name)
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
+        raise RepairConflict(f"{dst.name} exists; run repair again") from None
+    os.unlink(src)
+    atomic.fsync_dir(run_dir)
+    if src.parent != run_dir:
+        atomic.fsync_dir(src.parent)
+    return {"orphan": dst.name, "bytes": dst.stat().st_size}
+
+
+def mark_crashed(doc: dict[str, Any], now: float | None = None) -> bool:
+    """Turn a `running` run.json document into `crashed`, ended at its last heartbeat.
+
+    Returns whether `doc` changed. (Whether the heartbeat is stale is the caller's call:
+    `runs.is_stale`.)
+    """
+    if doc.get("status") != "running":
+        return False
+    doc["status"] = "crashed"
+    if doc.get("ended_at") is None:
+        beat = doc.get("heartbeat_at")
+        doc["ended_at"] = beat if isinstance(beat, int | float) else (now or time.time())
+    return True
+
+
+def _entry(path: Path, now: float) -> dict[str, Any]:
+    if path.is_symlink() or not path.is_file():
+        raise RepairConflict(f"{path.name} is not a regular file")
+    return {"sha256": manifest.sha256_file(path), "size": path.stat().st_size,
+            "added_at": now, "verified": False}
+
+
+def rebuild_manifest(run_dir: PathLike) -> dict[str, Any]:
+    """Write a missing manifest.json from the files present, every entry `verified: false`."""
+    run_dir = Path(run_dir)
+    doc = manifest.empty_manifest()
+    now = time.time()
+    pointer = f"{layout.CHECKPOINTS}/{layout.LATEST}"
+    for rel in manifest.tracked_files(run_dir):
+        path = run_dir / rel
+        if rel == pointer or path.is_symlink() or not path.is_file():
+            continue
+        if layout.is_temp_name(path.name):
+            continue
+        doc["files"][rel] = _entry(path, now)
     with runs.run_lock(run_dir):
-        raw = runs.read_run_raw(run_dir)
-        doc, migrated_from = schema.migrate_run(raw)
-        if doc.get("status") == "running" and not runs.is_stale(doc, now) and not force:
-            raise RunStateError(
-                f"run {doc.get('run_id')} is live (heartbeat {now - doc['heartbeat_at']:.0f} s ago); "
-                "repair only dead runs (or pass force=True)"
-            )
-        events: list[tuple[str, dict[str, Any]]] = []
-        if migrated_from is not None:
-            report["migrated_from"] = migrated_from
-            events.append(("migrated", {"from": migrated_from, "to": schema.SCHEMA_VERSION}))
-        if doc.get("status") == "running":
-            doc.update(status="crashed", ended_at=doc.get("heartbeat_at"))
-            report["status"] = "crashed"
-            events.append(("crashed", {"heartbeat_at": doc.get("heartbeat_at"), "found_at": now}))
-        if migrated_from is not None or "status" in report:
-            runs.write_run(run_dir, doc)
-        for name in (layout.METRICS, layout.EVENTS):
-            fixed = repair_jsonl(run_dir / name)
-            if fixed.removed:
-                report[name] = {"kept": fixed.kept, "removed_lines": fixed.removed, "orphan": fixed.orphan}
-        changes = rebuild_manifest(run_dir)
-        if any(changes.values()):
-            report["manifest"] = changes
-        for event, detail in events:
-            runs.append_event(run_dir, event, detail, now=now)
-        if report:
-            runs.append_event(run_dir, "repaired", report)
-    return report
+        if (run_dir / layout.MANIFEST).exists():
+            raise RepairConflict("manifest.json appeared since validation; not replaced")
+        manifest.write_manifest(run_dir, doc)
+    return {"files": len(doc["files"])}
+
+
+def adopt_files(run_dir: PathLike, relpaths: list[str]) -> dict[str, Any]:
+    """Add untracked files to manifest.json as `verified: false` (their writer died between
+    writing the file and recording it); a path already listed is a conflict."""
+    run_dir = Path(run_dir)
+    now = time.time()
+    with runs.run_lock(run_dir):
+        doc = manifest.read_manifest(run_dir)
+        added = {}
+        for rel in relpaths:
+            if rel in doc["files"]:
+                raise RepairConflict(f"{rel} was recorded since validation")
+            added[rel] = _entry(run_dir / manifest.check_relpath(rel), now)
+        doc["files"].update(added)
+        manifest.write_manifest(run_dir, doc)
+    return {"files": {rel: e["sha256"] for rel, e in added.items()}}
+
+
+def forget_files(run_dir: PathLike, relpaths: list[str]) -> dict[str, Any]:
+    """Drop the manifest.json entries of files that are gone; returns the entries dropped (the
+    caller keeps them in its audit record). A file that is present is a conflict."""
+    run_dir = Path(run_dir)
+    with runs.run_lock(run_dir):
+        doc = manifest.read_manifest(run_dir)
+        dropped = {}
+        for rel in relpaths:
+            if os.path.lexists(run_dir / manifest.check_relpath(rel)):
+                raise RepairConflict(f"{rel} exists again; not forgotten")
+            if rel in doc["files"]:
+                dropped[rel] = doc["files"].pop(rel)
+        manifest.write_manifest(run_dir, doc)
+    return {"forgotten": dropped}
+
+
+__all__ = ["ORPHAN_SUFFIX", "RepairConflict", "adopt_files", "cut_torn_lines", "cut_torn_tail",
+           "forget_files", "mark_crashed", "orphan_path", "rebuild_manifest", "set_aside"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ import filelock
 
 from ..errors import (
     CorruptRunError,
+    LinkedFileError,
     RunNotFoundError,
     RustorchToolsError,
     SchemaValidationError,
@@ -52,11 +55,36 @@ def run_lock(run_dir: PathLike, timeout: float = LOCK_TIMEOUT_S) -> Iterator[Non
         lock.release()
 
 
+def _read_contained(path: Path) -> bytes:
+    if path.is_symlink():
+        target = path.resolve()
+        runs_root = path.parent.resolve().parent
+        if not target.is_relative_to(runs_root):
+            raise LinkedFileError(
+                errno.ELOOP, f"{path} is a symbolic link to {target}, outside {runs_root}; "
+                "refusing to read it")
+        path = target
+    # O_NONBLOCK: a FIFO planted as run.json must not hang the reader.
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise CorruptRunError(f"{path} is not a regular file")
+        return fh.read()
+
+
 def read_run_raw(run_dir: PathLike) -> dict[str, Any]:
-    """run.json exactly as stored (no migration, no validation)."""
+    """run.json exactly as stored (no migration, no validation).
+
+    A run.json that is a symbolic link is read only if it resolves inside RUNS_DIR (the
+    folder holding `run_dir`); one pointing elsewhere raises LinkedFileError, so that a
+    planted link cannot make the tools read (and report or copy) an outside file.
+    """
     path = Path(run_dir) / layout.RUN_JSON
     try:
-        data = path.read_bytes()
+        data = _read_contained(path)
     except FileNotFoundError:
         raise RunNotFoundError(f"no {layout.RUN_JSON} in {run_dir}") from None
     except IsADirectoryError:
