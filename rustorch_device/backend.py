@@ -1,0 +1,165 @@
+"""`torch.compile(model, backend="rust_backend")` (alias "rustorch"): Inductor over rustorch.
+
+rustorch memory is host memory, so Inductor's CPU C++ code generator can write fused loops that
+read and write rustorch tensors directly. This module registers rustorch with Inductor as a
+device that uses that generator (scheduling, wrapper code, device interface, no-op stream and
+guard overrides); what Inductor does not fuse (convolutions, matmuls with `out=`) is left to
+rustorch's own aten kernels. Dynamo finds the backend by name through the `torch_dynamo_backends`
+entry-point group (pyproject.toml), so no import is needed.
+
+Two Inductor spots assume that an unknown device is a GPU (measured, see
+/work/shared/PRIVATEUSE1-FACTS.md); they are steered with per-compile config patches instead
+of monkey-patching: `cuda_backend="cpp"` (Inductor asks `cuda_backend` for any non-CPU,
+non-XPU device; "triton" breaks dropout's random kernels) and
+`loop_reindexing_after_fusion=False` (that pass takes rustorch nodes for GPU nodes).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+DEVICE = "rustorch"
+CONFIG_PATCHES: dict[str, Any] = {
+    "cuda_backend": "cpp",
+    "loop_reindexing_after_fusion": False,
+}
+
+_lock = threading.Lock()
+_registered = False
+
+
+@dataclass
+class CompileStats:
+    """What the backend did in this process (reported by backend_check and the benchmarks)."""
+
+    graphs: int = 0  # FX graphs handed to the backend by dynamo
+    fx_nodes: int = 0  # call nodes in those graphs
+    rustorch_graphs: int = 0  # graphs whose inputs live on rustorch
+    ops: dict[str, int] = field(default_factory=dict)  # call_function targets seen
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"graphs": self.graphs, "fx_nodes": self.fx_nodes,
+                "rustorch_graphs": self.rustorch_graphs, "ops": dict(self.ops)}
+
+
+STATS = CompileStats()
+
+
+def _make_wrapper_codegen() -> type:
+    from torch._inductor.codegen.wrapper import PythonWrapperCodegen, SubgraphPythonWrapperCodegen
+
+    class RustorchWrapperCodegen(PythonWrapperCodegen):
+        """Python wrapper that launches the generated C++ kernels on rustorch tensors."""
+
+        @staticmethod
+        def create(is_subgraph, subgraph_name, parent_wrapper, partition_signatures=None):
+            if is_subgraph:
+                return SubgraphPythonWrapperCodegen(
+                    subgraph_name, parent_wrapper, partition_signatures
+                )
+            return RustorchWrapperCodegen()
+
+        def _generate_kernel_call_helper(self, kernel_name, call_args, *, device=None,
+                                         triton=True, **kwargs):
+            # The kernels are host C++ taking raw pointers: launch them as CPU kernels are.
+            if device is not None and device.type == DEVICE and not triton:
+                device = torch.device("cpu")
+            return super()._generate_kernel_call_helper(
+                kernel_name, call_args, device=device, triton=triton, **kwargs
+            )
+
+    return RustorchWrapperCodegen
+
+
+def _make_device_interface() -> type:
+    from torch._dynamo.device_interface import CpuInterface
+
+    class RustorchInterface(CpuInterface):
+        """Dynamo/Inductor view of the device: host-like, one stream, synchronous."""
+
+        @staticmethod
+        def is_available() -> bool:
+            return torch.accelerator.is_available() and (
+                torch.accelerator.current_accelerator().type == DEVICE
+            )
+
+        @staticmethod
+        def device_count() -> int:
+            return torch.accelerator.device_count()
+
+        @staticmethod
+        def current_device() -> int:
+            return torch.accelerator.current_device_index()
+
+        @staticmethod
+        def set_device(device: Any) -> None:
+            torch.accelerator.set_device_index(torch.device(device).index or 0)
+
+        @staticmethod
+        def is_triton_capable(device: Any = None) -> bool:
+            return False
+
+    return RustorchInterface
+
+
+def register_inductor_device() -> None:
+    """Teaches Inductor to generate code for rustorch tensors (idempotent, thread-safe)."""
+    global _registered
+    with _lock:
+        if _registered:
+            return
+        from torch._dynamo.device_interface import register_interface_for_device
+        from torch._inductor.codegen.common import (
+            register_backend_for_device,
+            register_device_op_overrides,
+        )
+        from torch._inductor.codegen.cpp import CppScheduling
+        from torch._inductor.codegen.cpu_device_op_overrides import CpuDeviceOpOverrides
+
+        register_device_op_overrides(DEVICE, CpuDeviceOpOverrides())
+        register_backend_for_device(DEVICE, CppScheduling, _make_wrapper_codegen())
+        register_interface_for_device(DEVICE, _make_device_interface())
+        _registered = True
+
+
+def _record(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> None:
+    STATS.graphs += 1
+    for node in gm.graph.nodes:
+        if node.op in ("call_function", "call_method", "call_module"):
+            STATS.fx_nodes += 1
+            name = getattr(node.target, "__name__", str(node.target))
+            STATS.ops[name] = STATS.ops.get(name, 0) + 1
+    if any(isinstance(t, torch.Tensor) and t.device.type == DEVICE for t in example_inputs):
+        STATS.rustorch_graphs += 1
+
+
+def rust_backend(
+    gm: torch.fx.GraphModule, example_inputs: Sequence[Any], **config_patches: Any
+) -> Callable[..., Any]:
+    """The dynamo backend: Inductor (AOTAutograd, decompositions, min-cut partitioning, fused
+    C++ loops) with rustorch registered as a device. Graphs on CPU tensors compile as Inductor
+    would compile them."""
+    from torch._inductor.compile_fx import compile_fx
+
+    register_inductor_device()
+    _record(gm, example_inputs)
+    return compile_fx(gm, list(example_inputs), config_patches={**CONFIG_PATCHES, **config_patches})
+
+
+def graph_breaks() -> int:
+    """Graph breaks dynamo counted in this process (all backends)."""
+    from torch._dynamo.utils import counters
+
+    return sum(counters["graph_break"].values())
+
+
+def stats() -> dict[str, Any]:
+    from torch._inductor import metrics
+
+    return {**STATS.as_dict(), "graph_breaks": graph_breaks(),
+            "generated_kernels": metrics.generated_kernel_count}
