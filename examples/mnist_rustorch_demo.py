@@ -94,6 +94,26 @@ def pick_device(name: str | None) -> torch.device:
     return torch.accelerator.current_accelerator()
 
 
+def compile_model(model: nn.Module) -> nn.Module:
+    """torch.compile with the backend looked up by name (the `torch_dynamo_backends` entry point).
+
+    An install made before the entry point existed lacks it; register it by hand then, and say
+    how to fix the install, rather than fail.
+    """
+    import torch._dynamo
+    from torch._dynamo.exc import InvalidBackend
+
+    try:
+        torch._dynamo.lookup_backend("rust_backend")
+    except InvalidBackend:
+        from rustorch_device.backend import rust_backend
+
+        print("warning: the rust_backend entry point is not installed (re-run `pip install -e .`); "
+              "registering it by hand", file=sys.stderr)
+        torch._dynamo.register_backend(rust_backend, name="rust_backend")
+    return torch.compile(model, backend="rust_backend", dynamic=False)
+
+
 def train_epoch(model, step_fn, x, y, args, device, epoch, run, first_step) -> tuple[int, float]:
     """One epoch over shuffled full batches (a ragged last batch would force a recompile)."""
     model.train()
@@ -148,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     model = Net().to(device)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=args.lr)
     scheduler = StepLR(optimizer, step_size=1, gamma=args.gamma)
-    net = model if args.no_compile else torch.compile(model, backend="rust_backend", dynamic=False)
+    net = model if args.no_compile else compile_model(model)
 
     def step_fn(data: torch.Tensor, target: torch.Tensor) -> float:
         optimizer.zero_grad()

@@ -27,6 +27,10 @@ DEVICE = "rustorch"
 CONFIG_PATCHES: dict[str, Any] = {
     "cuda_backend": "cpp",
     "loop_reindexing_after_fusion": False,
+    # Inductor would turn conv inputs channels-last and expect channels-last results back;
+    # rustorch's convolutions return contiguous outputs (the eval graph failed its stride
+    # asserts), and the C++ loops gain nothing from the layout change.
+    "layout_optimization": False,
 }
 
 _lock = threading.Lock()
