@@ -54,21 +54,30 @@ def make_step(device: str, compiled: bool, compile_optimizer: bool, seed: int):
     return step
 
 
-def bench(case: str, device: str, compiled: bool, args, batches) -> dict:
-    step = make_step(device, compiled, args.compile_optimizer, args.seed)
-    on_device = [(x.to(device), y.to(device)) for x, y in batches]
-    t0 = time.perf_counter()
-    for x, y in on_device[: args.warmup]:
-        step(x, y)
-    warmup_s = time.perf_counter() - t0
-    times = []
+def bench_all(cases: list[tuple[str, str, bool]], args, batches) -> list[dict]:
+    """Warm every case up (compiling), then time them round-robin, so that the load of a
+    shared machine falls on all cases alike."""
+    steps, data, results = [], [], []
+    for case, device, compiled in cases:
+        step = make_step(device, compiled, args.compile_optimizer, args.seed)
+        on_device = [(x.to(device), y.to(device)) for x, y in batches]
+        t0 = time.perf_counter()
+        for x, y in on_device[: args.warmup]:
+            step(x, y)
+        steps.append(step)
+        data.append(on_device)
+        results.append({"case": case, "device": device, "warmup_s": round(time.perf_counter() - t0, 2)})
+    times: list[list[float]] = [[] for _ in cases]
     for i in range(args.steps):
-        x, y = on_device[i % len(on_device)]
-        t = time.perf_counter()
-        step(x, y)
-        times.append(time.perf_counter() - t)
-    return {"case": case, "device": device, "median_ms": round(1e3 * statistics.median(times), 2),
-            "min_ms": round(1e3 * min(times), 2), "warmup_s": round(warmup_s, 2)}
+        for k in range(len(cases)):
+            j = (i + k) % len(cases)  # rotate the order too
+            x, y = data[j][i % len(data[j])]
+            t = time.perf_counter()
+            steps[j](x, y)
+            times[j].append(time.perf_counter() - t)
+    for r, t in zip(results, times, strict=True):
+        r.update(median_ms=round(1e3 * statistics.median(t), 2), min_ms=round(1e3 * min(t), 2))
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     g = torch.Generator().manual_seed(args.seed)
     batches = [(torch.randn(BATCH, 1, 28, 28, generator=g), torch.randint(0, 10, (BATCH,), generator=g))
                for _ in range(8)]
-    results = [bench("cpu_eager", "cpu", False, args, batches),
-               bench(f"{accel}_eager", accel, False, args, batches),
-               bench(f"{accel}_compiled", accel, True, args, batches)]
+    cases = [("cpu_eager", "cpu", False), (f"{accel}_eager", accel, False),
+             (f"{accel}_compiled", accel, True)]
+    results = bench_all(cases, args, batches)
     reference = results[0]["median_ms"]
     from rustorch_device import backend
 
@@ -97,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                  compile_optimizer=args.compile_optimizer,
                  ratio_vs_cpu_eager=round(r["median_ms"] / reference, 3))
         if r["case"].endswith("compiled"):
-            r.update(goal_ratio=0.8, graph_breaks=backend.graph_breaks(),
-                     graphs=backend.STATS.graphs)
+            r.update(goal_ratio=0.8, graphs=backend.STATS.graphs,
+                     graph_breaks=backend.graph_breaks(),
+                     graph_break_reasons=backend.graph_break_reasons())
         print(json.dumps(r))
     return 0
 

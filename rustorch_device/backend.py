@@ -162,8 +162,21 @@ def graph_breaks() -> int:
     return sum(counters["graph_break"].values())
 
 
+def graph_break_reasons() -> dict[str, int]:
+    """First line of each graph-break reason -> count (e.g. the optimizers' own deliberate
+    break before their lazy state initialisation)."""
+    from torch._dynamo.utils import counters
+
+    reasons: dict[str, int] = {}
+    for reason, n in counters["graph_break"].items():
+        key = str(reason).strip().splitlines()[0] if str(reason).strip() else "?"
+        reasons[key] = reasons.get(key, 0) + n
+    return reasons
+
+
 def stats() -> dict[str, Any]:
     from torch._inductor import metrics
 
     return {**STATS.as_dict(), "graph_breaks": graph_breaks(),
+            "graph_break_reasons": graph_break_reasons(),
             "generated_kernels": metrics.generated_kernel_count}
