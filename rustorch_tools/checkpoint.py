@@ -14,6 +14,7 @@ import base64
 import hashlib
 import json
 import math
+import mmap
 import os
 import pickle
 import random
@@ -22,6 +23,7 @@ import struct
 import time
 import warnings
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,6 +275,34 @@ def _write_all(fd: int, view: memoryview) -> None:
         view = view[n:]
 
 
+_CHUNK = 8 << 20
+_PARALLEL_MIN = 16 << 20
+
+
+def _chunks(views: list[memoryview]) -> list[memoryview]:
+    return [v[i : i + _CHUNK] for v in views for i in range(0, v.nbytes, _CHUNK)]
+
+
+def _hash_and_write(fd: int, digest: Any, views: list[memoryview]) -> None:
+    """Write `views` to `fd` and feed them to `digest`, in order.
+
+    For large states a helper thread hashes chunk i while this thread writes it (both release
+    the GIL), so the SHA-256 costs little extra wall time where a second core is free.
+    """
+    if sum(v.nbytes for v in views) < _PARALLEL_MIN:
+        for view in views:
+            digest.update(view)
+            _write_all(fd, view)
+        return
+    chunks = _chunks(views)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckpt-sha256") as pool:
+        hashed = [pool.submit(digest.update, chunk) for chunk in chunks]  # one worker: in order
+        for chunk in chunks:
+            _write_all(fd, chunk)
+        for future in hashed:
+            future.result()
+
+
 def write_checkpoint_file(path: Path, meta: dict[str, Any], enc: _Encoder) -> tuple[str, int]:
     """Write the safetensors file atomically (temp, fsync, rename, fsync dir).
 
@@ -306,9 +336,7 @@ def write_checkpoint_file(path: Path, meta: dict[str, Any], enc: _Encoder) -> tu
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         _write_all(fd, memoryview(prefix))
-        for view in views:
-            digest.update(view)
-            _write_all(fd, view)
+        _hash_and_write(fd, digest, views)
         inner = digest.digest()
         _write_all(fd, memoryview(inner))
         digest.update(inner)
@@ -486,19 +514,22 @@ def _parse_header(path: Path, head: bytes, n: int) -> tuple[dict[str, Any], dict
     return header, meta
 
 
-def _read_all(path: Path) -> bytearray:
-    size = path.stat().st_size
-    buf = bytearray(size)
-    with open(path, "rb", buffering=0) as fh:
-        view, got = memoryview(buf), 0
-        while got < size:
-            n = fh.readinto(view[got:])
-            if not n:
-                break
-            got += n
-    if got != size:
-        raise CorruptCheckpointError(str(path), f"file shrank while reading ({got} of {size} bytes)")
-    return buf
+def _map_file(path: Path) -> mmap.mmap | bytearray:
+    """The file's bytes as a private (copy-on-write) mapping: tensors are built on it without
+    copying, and stay valid after the file is unlinked or replaced (rotation, atomic rename)."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return bytearray()
+        return mmap.mmap(fh.fileno(), size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+
+
+def _looks_like_safetensors(buf: Any) -> bool:
+    # The header length's first byte can be 0x80 (a pickle's first byte): look at the JSON too.
+    if len(buf) < 9:
+        return False
+    (n,) = struct.unpack_from("<Q", buf)
+    return n <= len(buf) - 8 and buf[8:9] == b"{"
 
 
 def read_checkpoint_file(path: str | os.PathLike[str], map_location: Any = None) -> Checkpoint:
@@ -510,9 +541,9 @@ def read_checkpoint_file(path: str | os.PathLike[str], map_location: Any = None)
     path = Path(path)
     if not path.is_file():
         raise CheckpointNotFoundError(f"no checkpoint file at {path}")
-    buf = _read_all(path)
-    if buf[:4] == b"PK\x03\x04" or buf[:1] == b"\x80":
-        return _read_legacy(path, map_location)
+    buf = _map_file(path)
+    if not _looks_like_safetensors(buf) and (buf[:4] == b"PK\x03\x04" or buf[:1] == b"\x80"):
+        return _read_legacy(path, map_location)  # a torch.save zip or a raw pickle
     if len(buf) < 8 + 32:
         raise CorruptCheckpointError(str(path), "file too short to be a checkpoint")
     (n,) = struct.unpack_from("<Q", buf)

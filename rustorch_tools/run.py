@@ -42,7 +42,7 @@ DEFAULT_FLUSH_EVERY = 1000
 DEFAULT_FLUSH_INTERVAL_S = 5.0
 DEFAULT_HEARTBEAT_INTERVAL_S = schema.DEFAULT_HEARTBEAT_INTERVAL_S
 RELATIONS = ("resume", "fork", "finetune")
-_ROW_KEYS = ("step", "time", "rank")
+_PLAIN_NUMBERS = frozenset((int, float))
 
 
 class NonFiniteMetricWarning(UserWarning):
@@ -130,8 +130,10 @@ class Run:
     """One open run (one process's, or one rank's, view of a run directory).
 
     Create with `start_run` / `attach_run`; close with `finish()` or a `with` block.
-    Rank None or 0 is the primary: it marks the run `finished` on a clean exit. Any rank marks
-    it `failed` on an exception.
+    With DDP ranks, run.json's `ranks` map records each writer's state (the rank, or "main"
+    for a process without one that was writing when the first rank joined); the run becomes
+    `finished` when the last running entry finishes cleanly, and `failed` as soon as any
+    writer fails. A single process without ranks has no map.
     """
 
     def __init__(
@@ -147,18 +149,18 @@ class Run:
         self.run_id = run_id
         self.dir = layout.run_dir(root, run_id)
         self.rank = rank
-        self.primary = rank in (None, 0)
         self._flush_every = flush_every
         self._flush_interval_s = flush_interval_s
         self._heartbeat_interval_s = heartbeat_interval_s
         self._metrics_path = self.dir / layout.METRICS
-        self._buf: list[dict[str, Any]] = []
+        self._buf: list[bytes] = []  # encoded lines
         self._buf_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._last_step: int | None = None
         self._summary: dict[str, int | float] = {}
-        self._summary_time = 0.0
         self._known_names: set[str] = set()
+        self._row_head: dict[str, int] = {} if rank is None else {"rank": rank}
+        self._encoder = jsonl.NumberRowEncoder(self._row_head)
         self._warned_nonfinite: set[str] = set()
         self._closed = False
         self._pid = os.getpid()
@@ -176,43 +178,61 @@ class Run:
         not decrease. Values are real numbers (Python, numpy or 1-element tensors); NaN/±inf
         are kept as strings, listed in `_nonfinite`, and warned about once per name.
         """
-        self._check_open()
-        if not isinstance(metrics, Mapping):
-            raise TypeError(f"metrics must be a mapping of name -> value, got {type(metrics).__name__}")
+        if self._closed or self._bg_error is not None:
+            self._check_open()
+        if type(metrics) is not dict:
+            if not isinstance(metrics, Mapping):
+                raise TypeError(f"metrics must be a mapping of name -> value, got {type(metrics).__name__}")
+            metrics = dict(metrics)
+        if not metrics:
+            raise ValueError("log_metrics needs at least one metric")
+        last = self._last_step
         if step is None:
-            step = 0 if self._last_step is None else self._last_step + 1
+            step = 0 if last is None else last + 1
         elif type(step) is not int:
             if isinstance(step, bool) or not isinstance(step, numbers.Integral):
                 raise TypeError(f"step must be an int, got {step!r}")
             step = int(step)
         if step < 0:
             raise ValueError(f"step must be >= 0, got {step}")
-        if self._last_step is not None and step < self._last_step:
+        if last is not None and step < last:
             raise ValueError(
-                f"step {step} is smaller than the last step {self._last_step} logged by this run; "
+                f"step {step} is smaller than the last step {last} logged by this run; "
                 "steps must not decrease"
             )
-        row: dict[str, Any] = {"step": step, "time": time.time()}
-        if self.rank is not None:
-            row["rank"] = self.rank
         known = self._known_names
-        for name, value in metrics.items():
-            if name not in known:
-                layout.validate_metric_name(name)
-                known.add(name)
-            value = _number(name, value)
-            if type(value) is float and not math.isfinite(value):
-                self._warn_nonfinite(name, value, step)
-            row[name] = value
-        if len(row) == (3 if self.rank is not None else 2):
-            raise ValueError("log_metrics needs at least one metric")
+        if not known.issuperset(metrics):
+            for name in metrics:
+                if name not in known:
+                    layout.validate_metric_name(name)
+                    known.add(name)
+        values = metrics.values()
+        # Fast path, all in C: plain ints/floats whose sum is finite (so each one is).
+        try:
+            fast = _PLAIN_NUMBERS.issuperset(map(type, values)) and math.isfinite(sum(values, 0.0))
+        except OverflowError:
+            fast = False
+        if fast:
+            line = self._encoder.encode(step, time.time(), metrics)
+            self._summary.update(metrics)
+        else:
+            line = jsonl.encode_row(self._slow_row(metrics, step))
         self._last_step = step
         with self._buf_lock:
-            self._buf.append(row)
+            self._buf.append(line)
             full = len(self._buf) >= self._flush_every
-        self._summary.update(row)  # step/time/rank are filtered out when merged
         if full:
             self.flush()
+
+    def _slow_row(self, metrics: dict[str, Any], step: int) -> dict[str, Any]:
+        """Row for values that need conversion (tensors, numpy, bool) or are not finite."""
+        numeric = {name: _number(name, value) for name, value in metrics.items()}
+        for name, value in numeric.items():
+            if type(value) is float and not math.isfinite(value):
+                self._warn_nonfinite(name, value, step)
+        self._summary.update(numeric)
+        # encode_row stores non-finite values as strings and lists them in _nonfinite.
+        return {"step": step, "time": time.time(), **self._row_head, **numeric}
 
     def log_metric(self, name: str, value: Any, step: int | None = None) -> None:
         self.log_metrics({name: value}, step=step)
@@ -233,7 +253,7 @@ class Run:
             with self._buf_lock:
                 rows, self._buf = self._buf, []
             if rows:
-                runs.append_rows(self._metrics_path, rows)
+                atomic.append_line(self._metrics_path, b"".join(rows))
 
     # -- params, tags, artifacts -----------------------------------------------------------
     def log_params(self, params: Mapping[str, Any], overwrite: bool = False) -> None:
@@ -340,7 +360,7 @@ class Run:
     def finish(self, status: str = "finished", error: BaseException | None = None) -> None:
         """Flush, stop the background thread and record the end (idempotent).
 
-        `status` is `finished` or `failed`; only the primary rank marks a run finished.
+        `status` is `finished` or `failed`; see the class docstring for several ranks.
         """
         if self._closed or os.getpid() != self._pid:
             return
@@ -366,18 +386,32 @@ class Run:
             if self.rank is not None:
                 err["message"] = f"rank {self.rank}: {err['message']}"
 
+        finished_now = False
+
         def change(doc: dict[str, Any]) -> None:
+            nonlocal finished_now
             doc["heartbeat_at"] = now
             self._merge_summary(doc)
+            ranks = doc.get("ranks")
+            if ranks is not None:
+                ranks[_rank_key(self.rank)] = status
+            else:
+                ranks = {}  # one process, no ranks: nothing else to wait for
             if status == "failed" and doc["status"] != "failed":
                 doc.update(status="failed", ended_at=now, error=err)
-            elif status == "finished" and self.primary and doc["status"] in ("running", "crashed"):
+            elif (
+                status == "finished"
+                and doc["status"] in ("running", "crashed")
+                and all(state == "finished" for state in ranks.values())
+            ):
+                # The last rank to finish cleanly (or the only process) finishes the run.
                 doc.update(status="finished", ended_at=now, error=None)
+                finished_now = True
 
-        doc = runs.update_run(self.dir, change)
+        runs.update_run(self.dir, change)
         if status == "failed":
             runs.append_event(self.dir, "failed", {"error": err}, rank=self.rank)
-        elif self.primary and doc["status"] == "finished":
+        elif finished_now:
             runs.append_event(self.dir, "finished", {"step": self._last_step}, rank=self.rank)
         _fsync_file(self.dir / layout.EVENTS)
 
@@ -410,7 +444,7 @@ class Run:
         summary = doc.setdefault("summary", {})
         metrics = summary.setdefault("metrics", {})
         latest = dict(self._summary)  # one C-level copy: safe against the logging thread
-        metrics.update({k: _summary_value(v) for k, v in latest.items() if k not in _ROW_KEYS})
+        metrics.update({k: _summary_value(v) for k, v in latest.items()})
         summary["step"] = max(summary.get("step", self._last_step), self._last_step)
         summary["updated_at"] = time.time()
 
@@ -439,6 +473,11 @@ class Run:
                 if self._bg_error is None:
                     self._bg_error = exc
                     warnings.warn(f"run {self.run_id}: background writer failed: {exc}", stacklevel=1)
+
+
+def _rank_key(rank: int | None) -> str:
+    """Key of run.json's `ranks` map: the rank, or "main" for a process logging without one."""
+    return "main" if rank is None else str(rank)
 
 
 def _fsync_file(path: Path) -> None:
@@ -561,6 +600,8 @@ def start_run(
     with runs.run_lock(directory):
         if not (directory / layout.RUN_JSON).exists():
             doc = _new_run_doc(run_id, name or run_id, cfg, prm, seed, tag_map, parent_ref, heartbeat_interval_s)
+            if rank is not None:
+                doc["ranks"] = {_rank_key(rank): "running"}
             runs.write_run(directory, doc)
             (directory / layout.CHECKPOINTS).mkdir(exist_ok=True)
             (directory / layout.ARTIFACTS).mkdir(exist_ok=True)
@@ -594,6 +635,12 @@ def _reopen(
         raise RunStateError(f"run {doc['run_id']} was created with another config; fork it instead")
     if not live:
         doc.update(status="running", ended_at=None, error=None)
+        doc.pop("ranks", None)  # a new session: ranks join afresh
+        doc.get("summary", {}).pop("step", None)  # it may restart below the old last step
+    if rank is not None:
+        if live and "ranks" not in doc:
+            doc["ranks"] = {_rank_key(None): "running"}  # the process already writing it
+        doc.setdefault("ranks", {})[_rank_key(rank)] = "running"
     doc.update(heartbeat_at=now, heartbeat_interval_s=heartbeat_interval_s)
     doc["config"] = doc["config"] or cfg
     doc["params"] = {**doc["params"], **prm}

@@ -84,7 +84,7 @@ finite = st.floats(allow_nan=True, allow_infinity=True)
 values = st.one_of(finite, st.integers(-(2**62), 2**62), st.text(max_size=20), st.booleans(), st.none())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.dictionaries(st.text(min_size=1, max_size=30).filter(lambda k: not k.startswith("_")), values, min_size=1))
 def test_roundtrip(row):
     restored = jsonl.restore_nonfinite(jsonl.decode_line(jsonl.encode_row(row)))
@@ -96,3 +96,18 @@ def test_roundtrip(row):
             assert math.isnan(got)
         else:
             assert got == value and type(got) is type(value)
+
+
+metric_names = st.text(min_size=1, max_size=20).filter(lambda k: not k.startswith("_") and k not in ("step", "time", "rank"))
+plain_numbers = st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**70), 2**70))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(metric_names, plain_numbers, min_size=1), st.integers(0, 2**40),
+       st.floats(0, 2e9), st.one_of(st.none(), st.integers(0, 64)))
+def test_fast_number_encoder_matches_encode_row(metrics, step, when, rank):
+    head = {} if rank is None else {"rank": rank}
+    fast = jsonl.NumberRowEncoder(head)
+    expect = jsonl.encode_row({"step": step, "time": when, **head, **metrics})
+    assert fast.encode(step, when, metrics) == expect
+    assert fast.encode(step, when, metrics) == expect  # cached prefixes
