@@ -16,6 +16,7 @@ non-XPU device; "triton" breaks dropout's random kernels) and
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,8 +32,17 @@ CONFIG_PATCHES: dict[str, Any] = {
     # rustorch's convolutions return contiguous outputs (the eval graph failed its stride
     # asserts), and the C++ loops gain nothing from the layout change.
     "layout_optimization": False,
+    # Measured: the generated per-element Philox loop made dropout's forward kernel ~2x slower
+    # than aten's bernoulli_; the fallback is also bit-identical to eager dropout.
+    "fallback_random": True,
 }
 
+# Ops that stay aten calls on rustorch instead of generated loops. Measured on the MNIST CNN:
+# Inductor's scalar max-pool-with-indices loops took 110-140 ms (forward) and 40-50 ms
+# (backward) per step where the aten kernels took ~16 and ~8 ms.
+EXTERN_ON_RUSTORCH = ("max_pool2d_with_indices", "max_pool2d_with_indices_backward")
+
+_SOURCE_DIGEST = hashlib.sha256(open(__file__, "rb").read()).hexdigest()[:16]
 _lock = threading.Lock()
 _registered = False
 
@@ -128,7 +138,35 @@ def register_inductor_device() -> None:
         register_device_op_overrides(DEVICE, CpuDeviceOpOverrides())
         register_backend_for_device(DEVICE, CppScheduling, _make_wrapper_codegen())
         register_interface_for_device(DEVICE, _make_device_interface())
+        _keep_extern_on_rustorch()
         _registered = True
+
+
+def _keep_extern_on_rustorch() -> None:
+    """User lowerings (Inductor tries them first; None means "use the built-in one") that turn
+    EXTERN_ON_RUSTORCH ops on rustorch inputs into extern aten calls; other devices unchanged."""
+    from torch._inductor.lowering import fallback_handler, user_lowerings
+
+    for name in EXTERN_ON_RUSTORCH:
+        op = getattr(torch.ops.aten, name).default
+        extern = fallback_handler(op, add_to_fallback_set=False)
+
+        def lowering(*args, _extern=extern, **kwargs):
+            device = args[0].get_device() if hasattr(args[0], "get_device") else None
+            if device is not None and device.type == DEVICE:
+                return _extern(*args, **kwargs)
+            return None
+
+        user_lowerings[op] = lowering
+
+
+def decompositions() -> dict[Any, Callable[..., Any]]:
+    """Inductor's decomposition table minus the ops kept as aten calls on rustorch (a
+    decomposition would bypass the lowering wrapped above)."""
+    from torch._inductor.decomposition import select_decomp_table
+
+    keep = {getattr(torch.ops.aten, n).default for n in EXTERN_ON_RUSTORCH}
+    return {op: fn for op, fn in select_decomp_table().items() if op not in keep}
 
 
 def _record(gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> None:
@@ -148,11 +186,31 @@ def rust_backend(
     """The dynamo backend: Inductor (AOTAutograd, decompositions, min-cut partitioning, fused
     C++ loops) with rustorch registered as a device. Graphs on CPU tensors compile as Inductor
     would compile them."""
-    from torch._inductor.compile_fx import compile_fx
+    from torch._inductor import config as inductor_config
+    from torch._inductor.compile_fx import compile_fx, compile_fx_inner
 
     register_inductor_device()
     _record(gm, example_inputs)
-    return compile_fx(gm, list(example_inputs), config_patches={**CONFIG_PATCHES, **config_patches})
+    patches = {**CONFIG_PATCHES, **config_patches}
+    with inductor_config.patch(patches):  # the table depends on fallback_random
+        table = decompositions()
+
+    def inner_compile(*args: Any, **kwargs: Any) -> Any:  # forward and (lazy) backward
+        with _cache_tag():
+            return compile_fx_inner(*args, **kwargs)
+
+    with _cache_tag():
+        return compile_fx(gm, list(example_inputs), inner_compile=inner_compile,
+                          config_patches=patches, decompositions=table)
+
+
+def _cache_tag():
+    """Inductor's FX/AOT caches do not hash our decomposition table and lowerings: tag the
+    keys with this module's digest so that code compiled under other rules is never reused."""
+    import torch.compiler.config as compiler_config
+
+    user_tag = compiler_config.cache_key_tag
+    return compiler_config.patch(cache_key_tag=f"{user_tag}|rustorch-backend-{_SOURCE_DIGEST}")
 
 
 def graph_breaks() -> int:
