@@ -16,6 +16,7 @@ non-XPU device; "triton" breaks dropout's random kernels) and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
@@ -209,8 +210,11 @@ def _cache_tag():
     keys with this module's digest so that code compiled under other rules is never reused."""
     import torch.compiler.config as compiler_config
 
-    user_tag = compiler_config.cache_key_tag
-    return compiler_config.patch(cache_key_tag=f"{user_tag}|rustorch-backend-{_SOURCE_DIGEST}")
+    tag = f"rustorch-backend-{_SOURCE_DIGEST}"
+    current = compiler_config.cache_key_tag
+    if tag in current.split("|"):  # already inside a tagged compile
+        return contextlib.nullcontext()
+    return compiler_config.patch(cache_key_tag=f"{current}|{tag}" if current else tag)
 
 
 def graph_breaks() -> int:
