@@ -3,7 +3,7 @@
 checkpointed every epoch.
 
 Data: --data DIR (only that folder), else $RUSTORCH_DATA, ./data, ../shared/data (full MNIST in
-torchvision's layout, MNIST/raw/); else the MNIST subset shipped in rustorch_tools (10k train / 2k
+torchvision's layout, MNIST/raw/); else the MNIST subset shipped in rustorch_tools (20k train / 2k
 test). MNIST_ALLOW_DOWNLOAD=1 (or CLOUD_MNIST_OK=1, CODEX_CLOUD=1) downloads the full set when
 none is found. Exit codes: 0 done, 2 no data / bad arguments, 1 training failed.
 
@@ -94,7 +94,7 @@ def pick_device(name: str | None) -> torch.device:
     return torch.accelerator.current_accelerator()
 
 
-def compile_model(model: nn.Module) -> nn.Module:
+def compile_fn(fn):
     """torch.compile with the backend looked up by name (the `torch_dynamo_backends` entry point).
 
     An install made before the entry point existed lacks it; register it by hand then, and say
@@ -111,7 +111,7 @@ def compile_model(model: nn.Module) -> nn.Module:
         print("warning: the rust_backend entry point is not installed (re-run `pip install -e .`); "
               "registering it by hand", file=sys.stderr)
         torch._dynamo.register_backend(rust_backend, name="rust_backend")
-    return torch.compile(model, backend="rust_backend", dynamic=False)
+    return torch.compile(fn, backend="rust_backend", dynamic=False)
 
 
 def train_epoch(model, step_fn, x, y, args, device, epoch, run, first_step) -> tuple[int, float]:
@@ -168,13 +168,20 @@ def main(argv: list[str] | None = None) -> int:
     model = Net().to(device)
     optimizer = torch.optim.Adadelta(model.parameters(), lr=args.lr)
     scheduler = StepLR(optimizer, step_size=1, gamma=args.gamma)
-    net = model if args.no_compile else compile_model(model)
+    net = model if args.no_compile else compile_fn(model)
+
+    def optimizer_step() -> None:
+        optimizer.step()
+
+    # Compiled, Adadelta's foreach updates become one fused loop (measured ~1 ms against ~50 ms
+    # of separate ops per step); StepLR's new lr recompiles it once per epoch.
+    opt_step = optimizer_step if args.no_compile else compile_fn(optimizer_step)
 
     def step_fn(data: torch.Tensor, target: torch.Tensor) -> float:
         optimizer.zero_grad()
         loss = F.nll_loss(net(data), target)
         loss.backward()
-        optimizer.step()
+        opt_step()
         return loss.item()
 
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}

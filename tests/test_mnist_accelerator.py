@@ -87,7 +87,7 @@ def test_dry_run_unmodified_on_rustorch(tmp_path):
     work = _layout(tmp_path, None)  # the shipped subset: works on a fresh clone
     stdout, report = _run(work, ["--dry-run", "--epochs", "1"], timeout=600)
     assert "Using device: rustorch" in stdout
-    assert "Train Epoch: 1 [0/10000" in stdout
+    assert "Train Epoch: 1 [0/20000" in stdout
     assert len(_accuracies(stdout)) == 1
     _assert_device_used(report)
     assert (work / "run_example.py").exists() and not (work / "mnist_cnn.pt").exists()

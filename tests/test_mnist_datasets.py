@@ -35,9 +35,9 @@ def _fake_root(root: Path, n_train: int = 3, n_test: int = 2) -> Path:
 
 def test_shipped_subset_is_the_first_items_with_all_classes():
     train, test = datasets.load_shipped("train"), datasets.load_shipped("test")
-    assert (len(train), len(test)) == (10_000, 2_000)
-    assert train.images.shape == (10_000, 28, 28) and train.images.dtype.is_floating_point is False
-    assert train.labels.bincount(minlength=10).min() >= 800
+    assert (len(train), len(test)) == (20_000, 2_000)
+    assert train.images.shape == (20_000, 28, 28) and train.images.dtype.is_floating_point is False
+    assert train.labels.bincount(minlength=10).min() >= 1700
     assert test.labels.bincount(minlength=10).min() >= 150
     x = test.normalized()
     assert x.shape == (2_000, 1, 28, 28)
@@ -129,4 +129,4 @@ def test_label_out_of_range(tmp_path):
 def test_extract_shipped_gives_torchvision_layout(tmp_path):
     root = datasets.extract_shipped(tmp_path / "d")
     assert datasets.has_mnist(root)
-    assert datasets.load_full(root, "train").labels.shape == (10_000,)
+    assert datasets.load_full(root, "train").labels.shape == (20_000,)

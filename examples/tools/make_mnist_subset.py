@@ -16,7 +16,7 @@ import struct
 import sys
 from pathlib import Path
 
-N_TRAIN = 10_000
+N_TRAIN = 20_000
 N_TEST = 2_000
 FILES = {
     "train-images-idx3-ubyte": (2051, N_TRAIN),
