@@ -7,11 +7,9 @@ guard overrides); what Inductor does not fuse (convolutions, matmuls with `out=`
 rustorch's own aten kernels. Dynamo finds the backend by name through the `torch_dynamo_backends`
 entry-point group (pyproject.toml), so no import is needed.
 
-Two Inductor spots assume that an unknown device is a GPU (measured, see
-/work/shared/PRIVATEUSE1-FACTS.md); they are steered with per-compile config patches instead
-of monkey-patching: `cuda_backend="cpp"` (Inductor asks `cuda_backend` for any non-CPU,
-non-XPU device; "triton" breaks dropout's random kernels) and
-`loop_reindexing_after_fusion=False` (that pass takes rustorch nodes for GPU nodes).
+Where Inductor assumes an unknown device is a GPU, or where its loops were measured slower
+than rustorch's aten kernels, per-compile config patches (CONFIG_PATCHES) and user lowerings
+(EXTERN_ON_RUSTORCH) steer it; docs/compile.md lists each with the failure or timing behind it.
 """
 
 from __future__ import annotations
@@ -21,13 +19,17 @@ import hashlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 DEVICE = "rustorch"
 CONFIG_PATCHES: dict[str, Any] = {
+    # Inductor asks `cuda_backend` for any device but CPU/XPU/MPS/TPU; "triton" broke dropout's
+    # random kernels ("expected index.dtype is not None").
     "cuda_backend": "cpp",
+    # That pass takes rustorch nodes for GPU nodes ("can't multiply sequence by non-int").
     "loop_reindexing_after_fusion": False,
     # Inductor would turn conv inputs channels-last and expect channels-last results back;
     # rustorch's convolutions return contiguous outputs (the eval graph failed its stride
@@ -43,7 +45,7 @@ CONFIG_PATCHES: dict[str, Any] = {
 # (backward) per step where the aten kernels took ~16 and ~8 ms.
 EXTERN_ON_RUSTORCH = ("max_pool2d_with_indices", "max_pool2d_with_indices_backward")
 
-_SOURCE_DIGEST = hashlib.sha256(open(__file__, "rb").read()).hexdigest()[:16]
+_SOURCE_DIGEST = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 _lock = threading.Lock()
 _registered = False
 
