@@ -161,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {train_set.source} ({len(train_set)} train / {len(test_set)} test)")
 
     seed_everything(args.seed)
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except RuntimeError as e:  # no accelerator, or a bad --device string
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     x_train, y_train = train_set.normalized(), train_set.labels
     x_test, y_test = test_set.normalized(), test_set.labels
 
