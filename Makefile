@@ -9,8 +9,9 @@ STAMP       := $(VENV)/.rustorch-installed
 CPP_SOURCES := $(shell find cpp_ext -name '*.cpp' -o -name '*.h')
 EXT         := rustorch_device/.built
 PYTEST_ARGS ?=
+DEMO_ARGS   ?=
 
-.PHONY: all venv install build demo test bench lint clean
+.PHONY: all venv install build demo eager-demo test bench lint clean
 
 all: build
 
@@ -31,7 +32,14 @@ $(EXT): $(STAMP) $(CPP_SOURCES)
 
 build: $(EXT)
 
+# Trains the MNIST CNN on rustorch (compiled with rust_backend), logs the run into runs/ and
+# validates it. Data: --data/RUSTORCH_DATA, ./data, ../shared/data, else the shipped subset.
 demo: build
+	$(PY) examples/mnist_rustorch_demo.py --runs-dir runs $(DEMO_ARGS)
+	$(PY) -m rustorch_tools validate runs/
+
+# A small eager model on rustorch, printing native/fallback op counts.
+eager-demo: build
 	$(PY) examples/eager_privateuse1_demo.py
 
 test: build
