@@ -18,7 +18,7 @@ setup(
             name="rustorch_device._C",
             sources=SOURCES,
             include_dirs=[str(ROOT / "cpp_ext")],
-            extra_compile_args=["-O3", "-std=c++20", "-fno-math-errno", "-Wall", "-Wno-unused-parameter"],
+            extra_compile_args=["-O3", "-std=c++20", "-fno-math-errno", "-Wall", "-Wno-unused-parameter", "-Wno-interference-size"],
         )
     ],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},

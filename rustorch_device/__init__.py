@@ -1,4 +1,10 @@
-"""The rustorch PrivateUse1 device."""
+"""The rustorch PrivateUse1 device.
+
+Importing this package registers the device: the C++ runtime (allocator, guard, hooks,
+generators, minimal ops, the counted CPU fallback) loads with `_C`, and `_register` names the
+backend "rustorch" and installs `torch.rustorch`. With the `torch.backends` entry point this
+happens during `import torch` itself.
+"""
 
 
 def _autoload() -> None:
@@ -10,15 +16,13 @@ def _autoload() -> None:
     """
 
 
-import torch  # noqa: E402, F401  (loads libc10/libtorch before our extension)
+import torch  # noqa: E402  (loads libc10/libtorch before our extension)
 
 from . import _C  # noqa: E402
+from ._register import register as _register  # noqa: E402
 
+_register()
 
-def op_stats() -> dict[str, dict[str, int]]:
-    """Per aten op: how many calls ran on a native kernel and how many on the CPU fallback."""
-    return {op: {"native": n, "fallback": f} for op, (n, f) in _C._op_stats().items()}
+from .fallback import op_stats, reset_op_stats, set_fallback_policy  # noqa: E402
 
-
-def reset_op_stats() -> None:
-    _C._reset_op_stats()
+__all__ = ["op_stats", "reset_op_stats", "set_fallback_policy"]
