@@ -15,14 +15,20 @@ namespace {
 
 bool is_float(at::ScalarType t) { return t == at::kFloat || t == at::kDouble; }
 
-// dtype shared by the operands that decide the result (dims > 0, or all when all are 0-dim).
+// dtype shared by the operands that decide the result dtype, in PyTorch's priority order:
+// tensors with dims, else 0-dim tensors, else wrapped Python numbers. nullopt when they differ.
 std::optional<at::ScalarType> deciding_dtype(std::initializer_list<at::Tensor> inputs) {
-  bool any_dims = false;
-  for (const auto& t : inputs) any_dims = any_dims || t.dim() > 0;
-  std::optional<at::ScalarType> dt;
+  auto rank = [](const at::Tensor& t) {
+    return t.dim() > 0 ? 2 : t.unsafeGetTensorImpl()->is_wrapped_number() ? 0 : 1;
+  };
+  int top = 0;
   for (const auto& t : inputs) {
     if (!t.defined() || t.layout() != at::kStrided) return std::nullopt;
-    if (any_dims && t.dim() == 0) continue;
+    top = std::max(top, rank(t));
+  }
+  std::optional<at::ScalarType> dt;
+  for (const auto& t : inputs) {
+    if (rank(t) != top) continue;
     if (dt && *dt != t.scalar_type()) return std::nullopt;
     dt = t.scalar_type();
   }
