@@ -18,7 +18,11 @@ setup(
             name="rustorch_device._C",
             sources=SOURCES,
             include_dirs=[str(ROOT / "cpp_ext")],
-            extra_compile_args=["-O3", "-std=c++20", "-fno-math-errno", "-Wall", "-Wno-unused-parameter", "-Wno-interference-size"],
+            # -fopenmp: at::parallel_for is inline (ATen/ParallelOpenMP.h); without the flag its
+            # `#pragma omp parallel` is dropped and every kernel silently runs on one thread.
+            extra_compile_args=["-O3", "-std=c++20", "-fno-math-errno", "-fopenmp", "-Wall",
+                                "-Wno-unused-parameter", "-Wno-interference-size"],
+            extra_link_args=["-fopenmp"],
         )
     ],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},

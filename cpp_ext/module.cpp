@@ -66,5 +66,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     rustorch::set_output_mode(v == "adopt" ? rustorch::OutputMode::kAdopt
                                            : rustorch::OutputMode::kCopy);
   });
+  // Exercises the typed re-dispatch helper of aten/fallback.h (tests/test_fallback.py).
+  m.def("_test_fallback_mm", [](const at::Tensor& a, const at::Tensor& b) {
+    return rustorch::fallback<at::_ops::mm>(a, b);
+  });
   m.def("_round_size", [](size_t n) { return rustorch::DeviceAllocator::round_size(n); });
 }

@@ -16,12 +16,11 @@ def _autoload() -> None:
     """
 
 
-import torch  # noqa: E402  (loads libc10/libtorch before our extension)
+import torch  # noqa: E402, F401  (loads libc10/libtorch before our extension)
 
-from . import _C  # noqa: E402
-from ._register import register as _register  # noqa: E402
+from . import _C, _register  # noqa: E402, F401  (_C: the runtime registers on load)
 
-_register()
+_register.register()
 
 from .fallback import op_stats, reset_op_stats, set_fallback_policy  # noqa: E402
 

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "aten/alias.h"
+#include "runtime/device.h"
 #include "runtime/generator.h"
 #include "runtime/op_stats.h"
 
@@ -43,6 +44,9 @@ struct OpInfo {
   std::vector<bool> arg_is_write;      // argument i is annotated Tensor(a!)
   std::vector<bool> arg_is_generator;  // argument i is a Generator?
   bool has_generator = false;
+  // aten ops refuse CPU tensors (other than 0-dim ones) next to rustorch tensors, as CUDA's
+  // kernels do; indexing ops accept CPU indices, and other namespaces decide for themselves.
+  bool check_same_device = false;
 };
 
 std::string op_key(const c10::OperatorHandle& op) {
@@ -64,6 +68,12 @@ OpInfo& op_info(const c10::OperatorHandle& op) {
     slot = std::make_unique<OpInfo>();
     slot->name = op_key(op);
     slot->counter = &op_counter(slot->name);
+    const auto& base = op.operator_name().name;
+    slot->check_same_device = base.rfind("aten::", 0) == 0 && base != "aten::index" &&
+                              base != "aten::index_put_" && base != "aten::index_put" &&
+                              base != "aten::_index_put_impl_" && base != "aten::_unsafe_index" &&
+                              base != "aten::_unsafe_index_put" &&
+                              base != "aten::_foreach_copy_" && base != "aten::_foreach_copy";
     for (const auto& arg : op.schema().arguments()) {
       slot->arg_is_write.push_back(arg.alias_info() != nullptr && arg.alias_info()->isWrite());
       auto type = arg.real_type();
@@ -136,10 +146,18 @@ class FallbackCall {
           out.push_back(e.isTensor() ? c10::IValue(to_cpu(e.toTensor(), is_write)) : e);
         iv = c10::IValue(std::move(out));
       } else if (iv.isDevice() && iv.toDevice().type() == c10::DeviceType::PrivateUse1) {
-        if (!target_) target_ = iv.toDevice();
+        if (!target_) {
+          const auto idx = iv.toDevice().index();  // "rustorch" without index: current device
+          target_ = c10::Device(c10::DeviceType::PrivateUse1,
+                                idx < 0 ? current_device() : (check_device_index(idx), idx));
+        }
         iv = c10::IValue(c10::Device(c10::DeviceType::CPU));
       }
     }
+
+    TORCH_CHECK(!info_.check_same_device || !target_ || cpu_tensor_args_.empty(),
+                "Expected all tensors to be on the same device, but found at least two devices, ",
+                *target_, " and cpu! (in ", info_.name, ")");
 
     // Generators last: a random op without one draws from the target device's default.
     if (info_.has_generator) {
@@ -147,10 +165,14 @@ class FallbackCall {
         if (!info_.arg_is_generator[i]) continue;
         c10::IValue& iv = (*stack)[args_begin + i];
         at::CPUGeneratorImpl* gen = nullptr;
-        if (iv.isGenerator() && iv.toGenerator().device().type() == c10::DeviceType::PrivateUse1)
+        if (iv.isGenerator() && iv.toGenerator().device().type() == c10::DeviceType::PrivateUse1) {
           gen = generator_impl(iv.toGenerator(), iv.toGenerator().device().index());
-        else if (iv.isNone() && target_)
+        } else if (iv.isGenerator() && target_) {
+          TORCH_CHECK(false, info_.name, ": expected a rustorch generator for an op on ",
+                      *target_, ", but got a generator on ", iv.toGenerator().device());
+        } else if (iv.isNone() && target_) {
           gen = generator_impl(std::nullopt, target_->index());
+        }
         if (gen == nullptr) continue;
         leases_.push_back(std::make_unique<GeneratorLease>(gen));
         iv = c10::IValue(leases_.back()->cpu_gen);
@@ -188,9 +210,10 @@ class FallbackCall {
   }
 
   void note_cpu_input(const c10::IValue& iv) {
-    if (iv.isTensor() && iv.toTensor().defined() && iv.toTensor().has_storage() &&
-        !is_device(iv.toTensor()))
-      cpu_inputs_.push_back(iv.toTensor().storage().unsafeGetStorageImpl());
+    if (!iv.isTensor() || !iv.toTensor().defined() || is_device(iv.toTensor())) return;
+    const at::Tensor& t = iv.toTensor();
+    if (t.has_storage()) cpu_inputs_.push_back(t.storage().unsafeGetStorageImpl());
+    if (t.dim() > 0 && t.device().is_cpu()) cpu_tensor_args_.push_back(t);
   }
 
   at::Tensor to_cpu(const at::Tensor& t, bool is_write) {
@@ -312,6 +335,7 @@ class FallbackCall {
   std::vector<std::pair<c10::Storage, c10::Storage>> storages_;  // rustorch -> CPU alias
   std::vector<std::pair<c10::Storage, c10::Storage>> adopted_;   // CPU result -> rustorch
   std::vector<c10::StorageImpl*> cpu_inputs_;
+  std::vector<at::Tensor> cpu_tensor_args_;  // CPU tensors with dim > 0 among the arguments
   std::vector<std::unique_ptr<GeneratorLease>> leases_;
   std::vector<c10::StorageImpl*> exclusive_;  // result storages safe to adopt
 };

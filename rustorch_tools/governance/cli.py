@@ -1,5 +1,229 @@
-"""CLI commands of rustorch_tools.governance (added to the group in rustorch_tools.cli)."""
+"""CLI commands of rustorch_tools.governance (added to the group in rustorch_tools.cli):
+`validate`, `quarantine`, `release`, `repair`, `audit verify`.
+
+Exit codes: 0 clean, 1 findings at error level (or: a run still has errors, a repair failed,
+the audit chain is broken), 2 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import click
 
-COMMANDS: list[click.Command] = []
+from ..errors import RustorchToolsError
+from . import audit
+from .findings import CODES, Finding
+from .quarantine import ReleaseError, quarantine_runs, release_run
+from .repair import repair_runs
+from .report import human_table, render_html, render_markdown, to_json
+from .validate import validate_runs
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+RUNS_DIR = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
+JOBS = click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+                    help="Worker processes checking runs (default: CPU count).")
+JSON = click.option("--json", "as_json", is_flag=True,
+                    help="Print one JSON document (stable format, docs/governance.md).")
+
+
+def _io_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """OSError / tool errors -> a one-line message and exit code 2 (never a traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (OSError, RustorchToolsError) as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(EXIT_USAGE)
+
+    return wrapper
+
+
+def _emit_json(doc: dict) -> None:
+    click.echo(json.dumps(doc, indent=2, sort_keys=False, ensure_ascii=False))
+
+
+def _remediation(findings: list[Finding]) -> str:
+    codes = sorted({f.code for f in findings})
+    if not codes:
+        return ""
+    lines = ["", "Remediation:"]
+    lines += [f"  {c} {CODES[c].title}: {CODES[c].remediation}" for c in codes]
+    return "\n".join(lines) + "\n"
+
+
+def _audit_or_warn(runs_dir: Path, command: str, details: dict) -> None:
+    try:
+        audit.append(runs_dir, command, details)
+    except OSError as e:
+        click.echo(f"warning: could not write the audit entry: {e}", err=True)
+
+
+@click.command("validate")
+@click.argument("runs_dir", type=RUNS_DIR)
+@JSON
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a compliance report: FILE.html or FILE.md.")
+@click.option("--strict", is_flag=True, help="Warnings count as errors for the exit code.")
+@JOBS
+@_io_errors
+def validate_cmd(runs_dir: Path, as_json: bool, report_path: Path | None, strict: bool,
+                 jobs: int | None) -> None:
+    """Check every run in RUNS_DIR against the runs/ format and print the findings.
+
+    Read-only apart from one audit entry. Exit 0 clean, 1 errors (with --strict: warnings
+    too), 2 usage or I/O error.
+    """
+    if report_path is not None and report_path.suffix.lower() not in (".html", ".htm", ".md"):
+        raise click.UsageError("--report must end in .html or .md")
+    report = validate_runs(runs_dir, jobs=jobs)
+    chain = audit.verify(runs_dir)
+    if not chain.ok:
+        report.findings.append(Finding(
+            "RT602", f"{len(chain.problems)} problems, first: {chain.problems[0]['problem']}",
+            None, f"{audit.AUDIT_DIR}/{audit.LOG_NAME}"))
+    code = report.exit_code(strict)
+    _audit_or_warn(runs_dir, "validate", {"summary": report.summary(), "strict": strict,
+                                          "exit_code": code, "runs_with_errors": sorted(
+                                              r.folder for r in report.runs if r.has_errors)})
+    if report_path is not None:
+        text = (render_markdown if report_path.suffix.lower() == ".md" else render_html)(
+            report, chain, code)
+        report_path.write_text(text, encoding="utf-8")
+    if as_json:
+        _emit_json(to_json(report, chain, code))
+    else:
+        findings = list(report.all_findings())
+        click.echo(human_table(findings), nl=False)
+        click.echo(_remediation(findings), nl=False)
+        s = report.summary()
+        click.echo(f"\n{s['runs']} runs: {s['runs_with_errors']} with errors; {s['errors']} "
+                   f"errors, {s['warnings']} warnings, {s['infos']} notes; "
+                   f"{s['quarantined']} in quarantine; audit chain "
+                   f"{'ok' if chain.ok else 'BROKEN'}.")
+        if report_path is not None:
+            click.echo(f"Report written to {report_path}")
+    sys.exit(code)
+
+
+@click.command("quarantine")
+@click.argument("runs_dir", type=RUNS_DIR)
+@click.option("--dry-run", is_flag=True, help="Show what would move; change nothing.")
+@JSON
+@JOBS
+@_io_errors
+def quarantine_cmd(runs_dir: Path, dry_run: bool, as_json: bool, jobs: int | None) -> None:
+    """Move runs with errors to RUNS_DIR/.quarantine/<run_id>/ (atomic rename, never a copy).
+
+    Live runs (fresh heartbeat) are never moved. Exit 0 when no run with errors is left in
+    RUNS_DIR, 1 when some is (live, or with --dry-run), 2 on usage or I/O error.
+    """
+    out = quarantine_runs(runs_dir, dry_run=dry_run, jobs=jobs)
+    left = bool(out.skipped) or (dry_run and bool(out.moved))
+    if as_json:
+        _emit_json({**out.to_dict(), "exit_code": int(left)})
+    else:
+        verb = "would move" if dry_run else "moved"
+        for m in out.moved:
+            click.echo(f"{verb} {m.source} -> {m.target}  ({', '.join(m.codes)})")
+        for s in out.skipped:
+            click.echo(f"kept {s['run_id']}: {s['reason']}  ({', '.join(s['codes'])})")
+        if not out.moved and not out.skipped:
+            click.echo("No run with errors.")
+    sys.exit(int(left))
+
+
+@click.command("release")
+@click.argument("run_id")
+@click.option("--runs-dir", type=RUNS_DIR, required=True, help="The RUNS_DIR of the run.")
+@JSON
+@_io_errors
+def release_cmd(run_id: str, runs_dir: Path, as_json: bool) -> None:
+    """Move RUN_ID back from quarantine once it validates without errors.
+
+    Exit 0 released, 1 it still has errors (it stays in quarantine), 2 not in quarantine,
+    a run with that id already in RUNS_DIR, or an I/O error.
+    """
+    try:
+        out = release_run(runs_dir, run_id)
+    except ReleaseError as e:
+        raise click.UsageError(str(e)) from e
+    if as_json:
+        _emit_json({**out.to_dict(), "exit_code": int(not out.released)})
+    elif out.released:
+        click.echo(f"released {run_id} -> {runs_dir / run_id}")
+    else:
+        findings = out.result.findings if out.result else []
+        click.echo(f"{run_id} stays in quarantine: {out.reason}")
+        click.echo(human_table(findings), nl=False)
+        click.echo(_remediation(findings), nl=False)
+    sys.exit(0 if out.released else 1)
+
+
+@click.command("repair")
+@click.argument("runs_dir", type=RUNS_DIR)
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@JSON
+@JOBS
+@_io_errors
+def repair_cmd(runs_dir: Path, dry_run: bool, as_json: bool, jobs: int | None) -> None:
+    """Fix what is recoverable: torn last lines (kept in .orphan files), stale runs marked
+    crashed, old schema versions migrated, missing manifests rebuilt (unverified), summaries
+    regenerated. Every change is audited with before/after SHA-256.
+
+    Exit 0 when every repair succeeded (or the plan was printed), 1 when one failed, 2 on
+    usage or I/O error.
+    """
+    out = repair_runs(runs_dir, dry_run=dry_run, jobs=jobs)
+    code = int(bool(out.failed))
+    if as_json:
+        _emit_json({**out.to_dict(), "exit_code": code})
+    else:
+        if not out.actions:
+            click.echo("Nothing to repair.")
+        for a in out.actions:
+            state = "plan" if dry_run else ("FAILED" if a.error else "done")
+            extra = f"  ({a.error})" if a.error else ""
+            click.echo(f"{state:6} {a.action:18} {a.file}{extra}")
+    sys.exit(code)
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The hash-chained audit trail RUNS_DIR/.audit/log.jsonl."""
+
+
+@audit_group.command("verify")
+@click.argument("runs_dir", type=RUNS_DIR)
+@JSON
+@_io_errors
+def audit_verify_cmd(runs_dir: Path, as_json: bool) -> None:
+    """Check the audit chain: detects edited, removed, inserted or reordered entries.
+
+    Exit 0 intact (or no log yet), 1 broken, 2 usage or I/O error.
+    """
+    status = audit.verify(runs_dir)
+    if as_json:
+        _emit_json({**status.to_dict(), "exit_code": int(not status.ok)})
+    elif not status.present:
+        click.echo("No audit log.")
+    elif status.ok:
+        click.echo(f"Audit chain intact: {status.entries} entries.")
+    else:
+        click.echo(f"Audit chain BROKEN ({status.entries} entries):")
+        for p in status.problems:
+            where = f"line {p['line']}" if p.get("line") else "log"
+            click.echo(f"  {where}: {p['problem']}")
+    sys.exit(0 if status.ok else 1)
+
+
+COMMANDS: list[click.Command] = [validate_cmd, quarantine_cmd, release_cmd, repair_cmd,
+                                 audit_group]

@@ -1,0 +1,187 @@
+"""Self-checking JSONL lines: `{...,"_crc":"%08x"}` (docs/runs-format.md).
+
+The CRC32 covers the compact JSON of the row without `_crc`, exactly as written, so a reader
+checks the bytes it read and never re-serializes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import CorruptLineError
+
+CRC_KEY = "_crc"
+NONFINITE_KEY = "_nonfinite"
+_CRC_TAIL_RE = re.compile(rb',"_crc":"([0-9a-f]{8})"\}$')
+_NONFINITE_TEXT = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def nonfinite_text(value: float) -> str:
+    """The string a non-finite float is stored as: "nan", "inf" or "-inf"."""
+    if math.isnan(value):
+        return "nan"
+    return "inf" if value > 0 else "-inf"
+
+
+def encode_row(row: dict[str, Any]) -> bytes:
+    """One complete line (ending in b"\\n") for `row`.
+
+    Top-level non-finite floats are stored as "nan" / "inf" / "-inf" and their keys listed in
+    `_nonfinite` (kept, never dropped). Raises ValueError for an empty row, a `_crc` key, or
+    a value that is not JSON-serializable (including NaN nested inside a value).
+    """
+    if not row:
+        raise ValueError("a JSONL row must have at least one key")
+    if CRC_KEY in row:
+        raise ValueError(f"a row must not carry its own {CRC_KEY!r} key")
+    flagged: list[str] | None = None
+    for key, value in row.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            if flagged is None:
+                flagged = []
+            flagged.append(key)
+    if flagged:
+        row = dict(row)
+        for key in flagged:
+            row[key] = nonfinite_text(row[key])
+        previous = row.get(NONFINITE_KEY) or []
+        row[NONFINITE_KEY] = list(dict.fromkeys([*previous, *flagged]))
+    try:
+        body = _ENCODER.encode(row)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"row is not JSON-serializable ({exc}): {row!r:.200}") from exc
+    return frame_body(body.encode())
+
+
+class NumberRowEncoder:
+    """Fast encode_row for metric rows whose values are all finite `int`/`float`.
+
+    Produces exactly the bytes encode_row would (same key text, `repr` of the numbers, which
+    is what the json module writes) but caches the encoded key prefixes per key tuple.
+    """
+
+    def __init__(self, head: dict[str, int] | None = None) -> None:
+        self._head = "".join(f",{json.dumps(k)}:{v!r}" for k, v in (head or {}).items())
+        self._prefixes: dict[tuple[str, ...], list[str]] = {}
+
+    def encode(self, step: int, when: float, metrics: dict[str, int | float]) -> bytes:
+        keys = tuple(metrics)
+        prefixes = self._prefixes.get(keys)
+        if prefixes is None:
+            prefixes = [f",{json.dumps(k, ensure_ascii=False)}:" for k in keys]
+            self._prefixes[keys] = prefixes
+        body = f'{{"step":{step!r},"time":{when!r}{self._head}' + "".join(
+            map(operator.concat, prefixes, map(repr, metrics.values()))
+        )
+        return frame_body(body.encode() + b"}")
+
+
+def frame_body(body: bytes) -> bytes:
+    """`body` (a compact JSON object, not `{}`) with its `_crc` key and newline added."""
+    return b'%s,"_crc":"%08x"}\n' % (body[:-1], zlib.crc32(body))
+
+
+def decode_line(line: bytes) -> dict[str, Any]:
+    """The row stored in `line` (trailing newline optional), `_crc` removed.
+
+    Raises CorruptLineError(reason) when the CRC is missing or wrong or the JSON is bad.
+    Non-finite values stay as strings; see restore_nonfinite.
+    """
+    if line.endswith(b"\n"):
+        line = line[:-1]
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    match = _CRC_TAIL_RE.search(line)
+    if match is None:
+        raise CorruptLineError("missing or malformed _crc field")
+    body = line[: match.start()] + b"}"
+    expected = match.group(1).decode()
+    actual = f"{zlib.crc32(body):08x}"
+    if actual != expected:
+        raise CorruptLineError(f"CRC mismatch (stored {expected}, computed {actual})")
+    try:
+        row = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptLineError(f"bad JSON: {exc}") from exc
+    if not isinstance(row, dict):
+        raise CorruptLineError(f"line is a JSON {type(row).__name__}, not an object")
+    return row
+
+
+def restore_nonfinite(row: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `row` with the values listed in `_nonfinite` turned back into floats.
+
+    `_nonfinite` itself is kept so that callers still see which values were flagged.
+    """
+    names = row.get(NONFINITE_KEY)
+    if not names:
+        return row
+    out = dict(row)
+    for name in names:
+        value = out.get(name)
+        if isinstance(value, str) and value in _NONFINITE_TEXT:
+            out[name] = _NONFINITE_TEXT[value]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LineResult:
+    """One line of a JSONL file as `scan` found it.
+
+    `row` is set for a valid complete line, `error` otherwise. `complete` is False for a last
+    line without a trailing newline: being written when the run is live, torn otherwise.
+    """
+
+    lineno: int
+    offset: int
+    row: dict[str, Any] | None
+    error: str | None
+    complete: bool
+
+
+def scan(path: str | os.PathLike[str]) -> Iterator[LineResult]:
+    """Every line of `path`, streamed, with its 1-based number and byte offset.
+
+    A missing file yields nothing. Empty lines are reported as corrupt: writers never emit them.
+    """
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        offset = 0
+        for lineno, line in enumerate(fh, start=1):
+            complete = line.endswith(b"\n")
+            if not complete:
+                yield LineResult(lineno, offset, None, "no trailing newline (being written or torn)", False)
+            else:
+                try:
+                    yield LineResult(lineno, offset, decode_line(line), None, True)
+                except CorruptLineError as exc:
+                    yield LineResult(lineno, offset, None, exc.reason, True)
+            offset += len(line)
+
+
+def iter_valid_rows(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """The rows of the complete, valid lines of `path` (fast path: no LineResult objects)."""
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        for line in fh:
+            if not line.endswith(b"\n"):
+                continue
+            try:
+                yield decode_line(line)
+            except CorruptLineError:
+                continue

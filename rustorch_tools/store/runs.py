@@ -1,0 +1,173 @@
+"""run.json, metrics.jsonl and events.jsonl of one run directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from ..errors import (
+    CorruptRunError,
+    RunNotFoundError,
+    RustorchToolsError,
+    SchemaValidationError,
+)
+from . import atomic, jsonl, layout, schema
+
+STALE_FACTOR = 3.0
+STALE_MIN_S = 60.0
+LOCK_TIMEOUT_S = 120.0
+
+PathLike = str | os.PathLike[str]
+
+
+def _lock_for(run_dir: PathLike) -> filelock.BaseFileLock:
+    # One lock object per path and process (is_singleton) so that the lock is re-entrant
+    # within a thread (update_run inside run_lock) instead of deadlocking on a second flock.
+    path = os.path.abspath(os.path.join(run_dir, layout.LOCK))
+    return filelock.FileLock(path, is_singleton=True, preserve_lock_file=True)
+
+
+@contextmanager
+def run_lock(run_dir: PathLike, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Exclusive lock guarding run.json / manifest.json rewrites (re-entrant per thread)."""
+    if not Path(run_dir).is_dir():
+        raise RunNotFoundError(f"no run directory at {run_dir}")
+    lock = _lock_for(run_dir)
+    try:
+        lock.acquire(timeout=timeout)
+    except filelock.Timeout as exc:
+        raise RustorchToolsError(
+            f"could not lock {lock.lock_file} within {timeout:g} s (another process holds it)"
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def read_run_raw(run_dir: PathLike) -> dict[str, Any]:
+    """run.json exactly as stored (no migration, no validation)."""
+    path = Path(run_dir) / layout.RUN_JSON
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RunNotFoundError(f"no {layout.RUN_JSON} in {run_dir}") from None
+    except IsADirectoryError:
+        raise CorruptRunError(f"{path} is a directory") from None
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptRunError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise CorruptRunError(f"{path}: a JSON {type(doc).__name__}, not an object")
+    return doc
+
+
+def read_run(run_dir: PathLike, validate: bool = True) -> dict[str, Any]:
+    """run.json migrated in memory to the current schema version (the file is not touched).
+
+    Raises RunNotFoundError, CorruptRunError (bad JSON or, with `validate`, schema
+    violations) or UnsupportedSchemaVersion (written by a newer version).
+    """
+    doc, _ = schema.migrate_run(read_run_raw(run_dir))
+    if validate:
+        errors = schema.validate_document("run", doc)
+        if errors:
+            raise CorruptRunError(f"{Path(run_dir) / layout.RUN_JSON}: " + "; ".join(errors))
+    return doc
+
+
+def write_run(run_dir: PathLike, doc: dict[str, Any]) -> None:
+    """Validate `doc` and replace run.json atomically, under the run lock."""
+    errors = schema.validate_document("run", doc)
+    if errors:
+        raise SchemaValidationError("run", errors)
+    data = atomic.dumps_json(doc)
+    with run_lock(run_dir):
+        atomic.atomic_write_bytes(Path(run_dir) / layout.RUN_JSON, data)
+
+
+def update_run(run_dir: PathLike, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Read-modify-write run.json under the run lock; `change` edits the doc in place.
+
+    A legacy document is migrated and written back as the current version. Returns the
+    document written.
+    """
+    with run_lock(run_dir):
+        doc = read_run(run_dir, validate=False)
+        change(doc)
+        write_run(run_dir, doc)
+    return doc
+
+
+def append_rows(path: PathLike, rows: Iterable[dict[str, Any]]) -> int:
+    """Append `rows` as self-checking lines in one locked write; returns the count."""
+    data = b"".join(jsonl.encode_row(r) for r in rows)
+    if not data:
+        return 0
+    atomic.append_line(path, data)
+    return data.count(b"\n")
+
+
+def append_event(
+    run_dir: PathLike,
+    event: str,
+    detail: dict[str, Any] | None = None,
+    rank: int | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Append one event to events.jsonl (validated against event.v1.json); returns it."""
+    row: dict[str, Any] = {"time": time.time() if now is None else now, "event": event}
+    if rank is not None:
+        row["rank"] = rank
+    row["pid"] = os.getpid()
+    if detail:
+        row["detail"] = detail
+    errors = schema.validate_document("event", row)
+    if errors:
+        raise SchemaValidationError("event", errors)
+    append_rows(Path(run_dir) / layout.EVENTS, [row])
+    return row
+
+
+def iter_metrics(run_dir: PathLike) -> Iterator[dict[str, Any]]:
+    """Valid metric rows in file order, non-finite values restored to floats.
+
+    Corrupt or incomplete lines are skipped here; `jsonl.scan` reports them.
+    """
+    for row in jsonl.iter_valid_rows(Path(run_dir) / layout.METRICS):
+        yield jsonl.restore_nonfinite(row)
+
+
+def iter_events(run_dir: PathLike) -> Iterator[dict[str, Any]]:
+    """Valid events in file order (corrupt lines skipped; `jsonl.scan` reports them)."""
+    yield from jsonl.iter_valid_rows(Path(run_dir) / layout.EVENTS)
+
+
+def stale_after_s(run_doc: dict[str, Any]) -> float:
+    """Heartbeat age after which a running run counts as crashed: 3 × interval, min 60 s."""
+    interval = run_doc.get("heartbeat_interval_s") or schema.DEFAULT_HEARTBEAT_INTERVAL_S
+    return max(STALE_FACTOR * float(interval), STALE_MIN_S)
+
+
+def is_stale(run_doc: dict[str, Any], now: float | None = None) -> bool:
+    """True when the run says `running` but its heartbeat is too old: the process died."""
+    if run_doc.get("status") != "running":
+        return False
+    beat = run_doc.get("heartbeat_at")
+    if not isinstance(beat, int | float):
+        return True
+    now = time.time() if now is None else now
+    return now - float(beat) > stale_after_s(run_doc)
+
+
+def effective_status(run_doc: dict[str, Any], now: float | None = None) -> str:
+    """The status a reader should show: `crashed` for a stale `running` run."""
+    return "crashed" if is_stale(run_doc, now) else str(run_doc.get("status"))

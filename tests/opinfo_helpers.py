@@ -1,0 +1,48 @@
+"""Shared by the OpInfo tests of rustorch kernels: run an OpInfo's samples on the device and
+on CPU copies, and compare outputs and input gradients."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+
+import torch
+from torch.utils._pytree import tree_flatten, tree_map
+
+
+def _to_cpu(t: object) -> object:
+    if isinstance(t, torch.Tensor):
+        return t.detach().cpu().requires_grad_(t.requires_grad)
+    return t
+
+
+def samples(op, device: str, dtype: torch.dtype) -> Iterable:
+    """sample_inputs and reference_inputs (the latter includes the former for most ops; both
+    are generated with noncontiguous variants where the OpInfo defines them)."""
+    return itertools.chain(
+        op.sample_inputs(device, dtype, requires_grad=op.supports_autograd),
+        op.reference_inputs(device, dtype, requires_grad=op.supports_autograd),
+    )
+
+
+def compare_with_cpu(case, op, sample, atol: float, rtol: float) -> None:
+    """Output of `op` on the device sample equals CPU's; so do the input gradients."""
+    args = (sample.input, sample.args, sample.kwargs)
+    cpu_args = tree_map(_to_cpu, args)
+    out = op(args[0], *args[1], **args[2])
+    ref = op(cpu_args[0], *cpu_args[1], **cpu_args[2])
+    case.assertEqual(out.device.type, "rustorch")
+    case.assertEqual(out.cpu(), ref, atol=atol, rtol=rtol, exact_dtype=True)
+    leaves = [t for t in tree_flatten(args)[0] if isinstance(t, torch.Tensor) and t.requires_grad]
+    cpu_leaves = [
+        t for t in tree_flatten(cpu_args)[0] if isinstance(t, torch.Tensor) and t.requires_grad
+    ]
+    if not leaves or not ref.requires_grad:
+        return
+    grad = torch.randn_like(ref)
+    got = torch.autograd.grad(out, leaves, grad.to(out.device), allow_unused=True)
+    want = torch.autograd.grad(ref, cpu_leaves, grad, allow_unused=True)
+    for g, w in zip(got, want, strict=True):
+        case.assertEqual(g is None, w is None)
+        if w is not None:
+            case.assertEqual(g.cpu(), w, atol=atol, rtol=rtol)
