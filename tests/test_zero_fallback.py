@@ -1,7 +1,6 @@
 """The pytorch/examples MNIST training step (Adadelta, StepLR) and its eval loop run entirely on
 native rustorch kernels: op_stats() must show zero fallback calls."""
 
-import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -44,11 +43,6 @@ def _fallbacks() -> dict[str, dict[str, int]]:
     return {op: c for op, c in rustorch_device.op_stats().items() if c["fallback"]}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs the gemm branch's native addmm/mm/convolution/convolution_backward; "
-    "passes once that branch is merged",
-)
 def test_mnist_train_and_eval_make_no_fallback_calls() -> None:
     torch.manual_seed(0)
     model = Net().to(DEVICE)
