@@ -1,0 +1,313 @@
+// Element-wise kernels: the op math lives in small functors; loops::for_each runs them.
+#include "kernels/elementwise.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch_v2.h>
+#include <ATen/TensorIterator.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/elementwise_loops.h"
+
+namespace rustorch::kernels {
+namespace {
+
+bool is_float(at::ScalarType t) { return t == at::kFloat || t == at::kDouble; }
+
+// dtype shared by the operands that decide the result dtype, in PyTorch's priority order:
+// tensors with dims, else 0-dim tensors, else wrapped Python numbers. nullopt when they differ.
+std::optional<at::ScalarType> deciding_dtype(std::initializer_list<at::Tensor> inputs) {
+  auto rank = [](const at::Tensor& t) {
+    return t.dim() > 0 ? 2 : t.unsafeGetTensorImpl()->is_wrapped_number() ? 0 : 1;
+  };
+  int top = 0;
+  for (const auto& t : inputs) {
+    if (!t.defined() || t.layout() != at::kStrided) return std::nullopt;
+    top = std::max(top, rank(t));
+  }
+  std::optional<at::ScalarType> dt;
+  for (const auto& t : inputs) {
+    if (rank(t) != top) continue;
+    if (dt && *dt != t.scalar_type()) return std::nullopt;
+    dt = t.scalar_type();
+  }
+  return dt;
+}
+
+// A 0-dim operand of another real dtype, converted to `dtype` (type promotion lets the
+// dimensioned operands decide the result dtype).
+at::Tensor as_dtype(const at::Tensor& t, at::ScalarType dtype) {
+  if (t.scalar_type() == dtype) return t;
+  if (t.is_cpu()) return t.to(dtype);
+  at::Tensor r = at::empty({}, t.options().dtype(dtype));
+  fill(r, t.item());
+  return r;
+}
+
+at::TensorIterator build(const at::Tensor& out, std::initializer_list<at::Tensor> inputs,
+                         at::ScalarType in_dtype, at::ScalarType out_dtype) {
+  // In-place (out is the first input): never resize self, raise on a broadcast mismatch.
+  const bool inplace = out.defined() && inputs.size() > 0 && out.is_same(*inputs.begin());
+  at::TensorIteratorConfig cfg;
+  cfg.set_check_mem_overlap(true)
+      .allow_cpu_scalars(true)
+      .check_all_same_dtype(false)
+      .resize_outputs(!inplace)
+      .declare_static_dtype(out_dtype)
+      .add_owned_output(out);
+  for (const auto& t : inputs) cfg.add_owned_const_input(as_dtype(t, in_dtype));
+  return cfg.build();
+}
+
+at::Tensor result(const at::TensorIterator& iter, const at::Tensor& out) {
+  return out.defined() ? out : iter.output();
+}
+
+template <typename T>
+struct AddF {
+  T alpha;
+  T operator()(T a, T b) const { return a + alpha * b; }
+};
+template <typename T>
+struct SubF {
+  T alpha;
+  T operator()(T a, T b) const { return a - alpha * b; }
+};
+template <typename T>
+struct MulF {
+  T operator()(T a, T b) const { return a * b; }
+};
+template <typename T>
+struct DivF {
+  T operator()(T a, T b) const { return a / b; }
+};
+
+template <typename T>
+T lerp_value(T self, T end, T w) {
+  // PyTorch's formula: exact at both ends of the interval.
+  return std::abs(w) < T(0.5) ? self + w * (end - self) : end - (end - self) * (T(1) - w);
+}
+
+}  // namespace
+
+bool float_elementwise_supported(std::initializer_list<at::Tensor> inputs, const at::Tensor& out) {
+  auto dt = deciding_dtype(inputs);
+  if (!dt || !is_float(*dt)) return false;
+  for (const auto& t : inputs) {
+    const auto st = t.scalar_type();
+    if (st != *dt && (at::isComplexType(st) || !(at::isFloatingType(st) || at::isIntegralType(st, true))))
+      return false;
+  }
+  return !out.defined() || (out.scalar_type() == *dt && out.layout() == at::kStrided);
+}
+
+bool float_scalar_supported(const at::Tensor& self, const at::Scalar& s, const at::Tensor& out) {
+  return self.layout() == at::kStrided && is_float(self.scalar_type()) && !s.isComplex() &&
+         !s.isBoolean() && (!out.defined() || out.scalar_type() == self.scalar_type());
+}
+
+at::Tensor binary(BinaryOp op, const at::Tensor& a, const at::Tensor& b, const at::Scalar& alpha,
+                  const at::Tensor& out) {
+  const at::ScalarType dt = *deciding_dtype({a, b});
+  auto iter = build(out, {a, b}, dt, dt);
+  AT_DISPATCH_FLOATING_TYPES(dt, "rustorch_binary", [&] {
+    using T = scalar_t;
+    switch (op) {
+      case BinaryOp::Add: loops::for_each<T, T, T>(iter, AddF<T>{alpha.to<T>()}); break;
+      case BinaryOp::Sub: loops::for_each<T, T, T>(iter, SubF<T>{alpha.to<T>()}); break;
+      case BinaryOp::Mul: loops::for_each<T, T, T>(iter, MulF<T>{}); break;
+      case BinaryOp::Div: loops::for_each<T, T, T>(iter, DivF<T>{}); break;
+    }
+  });
+  return result(iter, out);
+}
+
+at::Tensor binary_scalar(BinaryOp op, const at::Tensor& a, const at::Scalar& b,
+                         const at::Scalar& alpha, const at::Tensor& out) {
+  const at::ScalarType dt = a.scalar_type();
+  auto iter = build(out, {a}, dt, dt);
+  AT_DISPATCH_FLOATING_TYPES(dt, "rustorch_binary_scalar", [&] {
+    using T = scalar_t;
+    const T s = b.to<T>();
+    switch (op) {
+      case BinaryOp::Add: {
+        const T v = alpha.to<T>() * s;
+        loops::for_each<T, T>(iter, [v](T x) { return x + v; });
+        break;
+      }
+      case BinaryOp::Sub: {
+        const T v = alpha.to<T>() * s;
+        loops::for_each<T, T>(iter, [v](T x) { return x - v; });
+        break;
+      }
+      case BinaryOp::Mul: loops::for_each<T, T>(iter, [s](T x) { return x * s; }); break;
+      case BinaryOp::Div: loops::for_each<T, T>(iter, [s](T x) { return x / s; }); break;
+    }
+  });
+  return result(iter, out);
+}
+
+at::Tensor unary(UnaryOp op, const at::Tensor& a, const at::Tensor& out) {
+  const at::ScalarType dt = a.scalar_type();
+  auto iter = build(out, {a}, dt, dt);
+  AT_DISPATCH_FLOATING_TYPES(dt, "rustorch_unary", [&] {
+    using T = scalar_t;
+    switch (op) {
+      case UnaryOp::Sqrt: loops::for_each<T, T>(iter, [](T x) { return std::sqrt(x); }); break;
+      case UnaryOp::Neg: loops::for_each<T, T>(iter, [](T x) { return -x; }); break;
+      // x < 0 ? 0 : x keeps NaN, like clamp_min(x, 0).
+      case UnaryOp::Relu: loops::for_each<T, T>(iter, [](T x) { return x < T(0) ? T(0) : x; }); break;
+      case UnaryOp::Reciprocal: loops::for_each<T, T>(iter, [](T x) { return T(1) / x; }); break;
+    }
+  });
+  return result(iter, out);
+}
+
+at::Tensor addcmul(const at::Tensor& self, const at::Tensor& t1, const at::Tensor& t2,
+                   const at::Scalar& value, const at::Tensor& out) {
+  const at::ScalarType dt = *deciding_dtype({self, t1, t2});
+  auto iter = build(out, {self, t1, t2}, dt, dt);
+  AT_DISPATCH_FLOATING_TYPES(dt, "rustorch_addcmul", [&] {
+    using T = scalar_t;
+    const T v = value.to<T>();
+    loops::for_each<T, T, T, T>(iter, [v](T s, T a, T b) { return s + v * a * b; });
+  });
+  return result(iter, out);
+}
+
+at::Tensor addcdiv(const at::Tensor& self, const at::Tensor& t1, const at::Tensor& t2,
+                   const at::Scalar& value, const at::Tensor& out) {
+  const at::ScalarType dt = *deciding_dtype({self, t1, t2});
+  auto iter = build(out, {self, t1, t2}, dt, dt);
+  AT_DISPATCH_FLOATING_TYPES(dt, "rustorch_addcdiv", [&] {
+    using T = scalar_t;
+    const T v = value.to<T>();
+    loops::for_each<T, T, T, T>(iter, [v](T s, T a, T b) { return s + v * (a / b); });
+  });
+  return result(iter, out);
+}
+
+at::Tensor lerp_scalar(const at::Tensor& self, const at::Tensor& end, const at::Scalar& weight,
+                       const at::Tensor& out) {
+  const at::ScalarType dt = *deciding_dtype({self, end});
+  auto iter = build(out, {self, end}, dt, dt);
+  AT_DISPATCH_FLOATING_TYPES(dt, "rustorch_lerp", [&] {
+    using T = scalar_t;
+    const T w = weight.to<T>();
+    loops::for_each<T, T, T>(iter, [w](T s, T e) { return lerp_value(s, e, w); });
+  });
+  return result(iter, out);
+}
+
+at::Tensor lerp_tensor(const at::Tensor& self, const at::Tensor& end, const at::Tensor& weight,
+                       const at::Tensor& out) {
+  const at::ScalarType dt = *deciding_dtype({self, end, weight});
+  auto iter = build(out, {self, end, weight}, dt, dt);
+  AT_DISPATCH_FLOATING_TYPES(dt, "rustorch_lerp", [&] {
+    using T = scalar_t;
+    loops::for_each<T, T, T, T>(iter, [](T s, T e, T w) { return lerp_value(s, e, w); });
+  });
+  return result(iter, out);
+}
+
+at::Tensor threshold_backward(const at::Tensor& grad, const at::Tensor& self,
+                              const at::Scalar& threshold, const at::Tensor& out) {
+  const at::ScalarType dt = *deciding_dtype({grad, self});
+  auto iter = build(out, {grad, self}, dt, dt);
+  AT_DISPATCH_FLOATING_TYPES(dt, "rustorch_threshold_backward", [&] {
+    using T = scalar_t;
+    const T th = threshold.to<T>();
+    loops::for_each<T, T, T>(iter, [th](T g, T x) { return x <= th ? T(0) : g; });
+  });
+  return result(iter, out);
+}
+
+bool dropout_backward_supported(const at::Tensor& grad, const at::Tensor& mask) {
+  return grad.layout() == at::kStrided && mask.layout() == at::kStrided &&
+         is_float(grad.scalar_type()) &&
+         (mask.scalar_type() == at::kBool || mask.scalar_type() == grad.scalar_type());
+}
+
+at::Tensor dropout_backward(const at::Tensor& grad, const at::Tensor& mask, double scale) {
+  const at::ScalarType dt = grad.scalar_type();
+  at::TensorIteratorConfig cfg;
+  cfg.set_check_mem_overlap(true)
+      .check_all_same_dtype(false)
+      .declare_static_dtype(dt)
+      .add_owned_output(at::Tensor())
+      .add_owned_const_input(grad)
+      .add_owned_const_input(mask);
+  auto iter = cfg.build();
+  AT_DISPATCH_FLOATING_TYPES(dt, "rustorch_dropout_backward", [&] {
+    using T = scalar_t;
+    const T s = static_cast<T>(scale);
+    if (mask.scalar_type() == at::kBool) {
+      loops::for_each<T, T, bool>(iter, [s](T g, bool m) { return g * (T(m) * s); });
+    } else {
+      loops::for_each<T, T, T>(iter, [s](T g, T m) { return g * (m * s); });
+    }
+  });
+  return iter.output();
+}
+
+namespace {
+bool eq_dtype_ok(at::ScalarType t) {
+  return t == at::kFloat || t == at::kDouble || t == at::kLong || t == at::kInt || t == at::kBool;
+}
+}  // namespace
+
+bool eq_supported(const at::Tensor& a, const at::Tensor& b, const at::Tensor& out) {
+  return a.layout() == at::kStrided && b.layout() == at::kStrided &&
+         a.scalar_type() == b.scalar_type() && eq_dtype_ok(a.scalar_type()) &&
+         (!out.defined() || out.scalar_type() == at::kBool);
+}
+
+bool eq_scalar_supported(const at::Tensor& a, const at::Scalar& s, const at::Tensor& out) {
+  // Integral tensors against a floating Scalar promote to float: leave that to the fallback.
+  return a.layout() == at::kStrided && eq_dtype_ok(a.scalar_type()) && !s.isComplex() &&
+         (is_float(a.scalar_type()) || !s.isFloatingPoint()) &&
+         (!out.defined() || out.scalar_type() == at::kBool);
+}
+
+at::Tensor eq(const at::Tensor& a, const at::Tensor& b, const at::Tensor& out) {
+  const at::ScalarType dt = a.scalar_type();
+  auto iter = build(out, {a, b}, dt, at::kBool);
+  AT_DISPATCH_V2(dt, "rustorch_eq", AT_WRAP([&] {
+    loops::for_each<bool, scalar_t, scalar_t>(iter, [](scalar_t x, scalar_t y) { return x == y; });
+  }), at::kFloat, at::kDouble, at::kLong, at::kInt, at::kBool);
+  return result(iter, out);
+}
+
+at::Tensor eq_scalar(const at::Tensor& a, const at::Scalar& s, const at::Tensor& out) {
+  const at::ScalarType dt = a.scalar_type();
+  auto iter = build(out, {a}, dt, at::kBool);
+  AT_DISPATCH_V2(dt, "rustorch_eq_scalar", AT_WRAP([&] {
+    const scalar_t v = s.to<scalar_t>();
+    loops::for_each<bool, scalar_t>(iter, [v](scalar_t x) { return x == v; });
+  }), at::kFloat, at::kDouble, at::kLong, at::kInt, at::kBool);
+  return result(iter, out);
+}
+
+bool fill_supported(const at::Tensor& self) {
+  const auto st = self.scalar_type();
+  return self.layout() == at::kStrided &&
+         (st == at::kBool || (at::isIntegralType(st, false) || st == at::kFloat || st == at::kDouble));
+}
+
+at::Tensor& fill(at::Tensor& self, const at::Scalar& value) {
+  if (self.numel() == 0) return self;
+  at::TensorIteratorConfig cfg;
+  cfg.set_check_mem_overlap(false)
+      .resize_outputs(false)
+      .check_all_same_dtype(false)
+      .add_output(self);
+  auto iter = cfg.build();
+  AT_DISPATCH_V2(self.scalar_type(), "rustorch_fill", AT_WRAP([&] {
+    const scalar_t v = value.to<scalar_t>();
+    loops::for_each<scalar_t>(iter, [v]() { return v; });
+  }), AT_EXPAND(AT_INTEGRAL_TYPES), at::kFloat, at::kDouble, at::kBool);
+  return self;
+}
+
+}  // namespace rustorch::kernels

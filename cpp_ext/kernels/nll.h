@@ -1,0 +1,33 @@
+// Negative log-likelihood loss (the second half of cross-entropy): nll_loss for 1-D/2-D inputs
+// and nll_loss2d for (N, C, H, W) inputs, forward and backward, float32/float64, int64 targets.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <optional>
+#include <tuple>
+
+namespace rustorch::kernels {
+
+// True when these kernels handle the dtypes/layouts; otherwise use the fallback.
+bool nll_supported(const at::Tensor& self, const at::Tensor& target,
+                   const std::optional<at::Tensor>& weight);
+
+std::tuple<at::Tensor, at::Tensor> nll_loss_forward(const at::Tensor& self,
+                                                    const at::Tensor& target,
+                                                    const std::optional<at::Tensor>& weight,
+                                                    int64_t reduction, int64_t ignore_index);
+at::Tensor nll_loss_backward(const at::Tensor& grad_output, const at::Tensor& self,
+                             const at::Tensor& target, const std::optional<at::Tensor>& weight,
+                             int64_t reduction, int64_t ignore_index,
+                             const at::Tensor& total_weight);
+std::tuple<at::Tensor, at::Tensor> nll_loss2d_forward(const at::Tensor& self,
+                                                      const at::Tensor& target,
+                                                      const std::optional<at::Tensor>& weight,
+                                                      int64_t reduction, int64_t ignore_index);
+at::Tensor nll_loss2d_backward(const at::Tensor& grad_output, const at::Tensor& self,
+                               const at::Tensor& target, const std::optional<at::Tensor>& weight,
+                               int64_t reduction, int64_t ignore_index,
+                               const at::Tensor& total_weight);
+
+}  // namespace rustorch::kernels
