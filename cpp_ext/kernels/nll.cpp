@@ -48,7 +48,8 @@ void forward_kernel(const T* x, const int64_t* tgt, const T* w, T* out, T* total
   }
   const int64_t chunks = (count + kChunk - 1) / kChunk;
   std::vector<Acc<T>> part(std::max<int64_t>(chunks, 1));
-  at::parallel_for(0, chunks, 1, [&](int64_t cb, int64_t ce) {
+  // grain 2: a single chunk runs inline, without entering a parallel region.
+  at::parallel_for(0, chunks, 2, [&](int64_t cb, int64_t ce) {
     for (int64_t c = cb; c < ce; ++c) {
       Acc<T> a;
       for (int64_t i = c * kChunk, e = std::min(count, (c + 1) * kChunk); i < e; ++i) {

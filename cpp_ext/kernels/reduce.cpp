@@ -84,7 +84,7 @@ void sum_kernel(const T* x, Acc* out, int64_t outer, int64_t r, int64_t inner) {
       return;
     }
     std::vector<Acc> part(outer * chunks);
-    at::parallel_for(0, outer * chunks, 1, [&](int64_t b, int64_t e) {
+    at::parallel_for(0, outer * chunks, 2, [&](int64_t b, int64_t e) {
       for (int64_t k = b; k < e; ++k) {
         const int64_t o = k / chunks, c = k % chunks;
         const int64_t s = c * kChunk, n = std::min(kChunk, r - s);
