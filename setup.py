@@ -8,7 +8,12 @@ import os
 from pathlib import Path
 
 from setuptools import setup
-from torch.utils.cpp_extension import BuildExtension, CppExtension
+
+# Importing torch runs the `torch.backends` entry points, ours included; while building, our
+# extension does not exist yet (or is stale), so the build must not autoload it.
+os.environ["TORCH_DEVICE_BACKEND_AUTOLOAD"] = "0"
+
+from torch.utils.cpp_extension import BuildExtension, CppExtension  # noqa: E402
 
 ROOT = Path(__file__).parent.resolve()
 SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "cpp_ext").rglob("*.cpp"))
