@@ -7,6 +7,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from device_helpers import run_python
 from torch import nn
 
 import rustorch_device
@@ -77,6 +78,48 @@ def test_conj_and_neg_views_copy_correctly():
     assert torch.equal((z.conj() * 1).cpu(), z.cpu().conj())
     assert torch.equal(torch.view_as_real(z).cpu(), torch.view_as_real(z.cpu()))
 
+
+
+# Ops on conj/neg views materialize them (Conjugate/Negative fallbacks clone, clone copies
+# through _copy_from). If _copy_from re-entered those fallbacks, this recursed until a stack
+# overflow killed the process, so the checks run in a child interpreter.
+_MATH_BIT_VIEWS = """
+import torch
+
+DEV = "rustorch"
+gen = torch.Generator().manual_seed(0)
+z = torch.randn(4, dtype=torch.complex64, generator=gen)
+d = z.to(DEV)
+for view, ref in ((d.conj(), z.conj()), (torch._neg_view(d), torch._neg_view(z)),
+                  (torch._neg_view(d.conj()), torch._neg_view(z.conj()))):
+    assert torch.equal(view.clone().cpu(), ref.clone()), "clone"
+    assert torch.equal((view + 1).cpu(), ref + 1), "add"
+    assert torch.equal(torch.empty(4, dtype=torch.complex128, device=DEV).copy_(view).cpu(),
+                       ref.to(torch.complex128)), "copy_"
+dst = torch.zeros(4, dtype=torch.complex64, device=DEV)
+dst.conj().copy_(d)  # writes through a conj view
+assert torch.equal(dst.cpu(), z.conj()), "copy_ into a conj view"
+
+# addcdiv/addcmul promoting float32 + float64 + complex128, with backward (OpInfo
+# reference samples): the complex gradients are conj views.
+a, b = torch.randn(2, 5, 5, dtype=torch.float64, generator=gen)
+c = torch.randn(1, 5, dtype=torch.complex128, generator=gen)
+for fn in (torch.addcdiv, torch.addcmul):
+    cpu_leaves = [a.float().requires_grad_(), b.clone().requires_grad_(), c.clone().requires_grad_()]
+    dev_leaves = [t.detach().to(DEV).requires_grad_() for t in cpu_leaves]
+    expected = fn(*cpu_leaves, value=0.5)
+    actual = fn(*dev_leaves, value=0.5)
+    torch.testing.assert_close(actual.cpu(), expected)
+    expected.abs().sum().backward()
+    actual.abs().sum().backward()
+    for dev_leaf, cpu_leaf in zip(dev_leaves, cpu_leaves):
+        torch.testing.assert_close(dev_leaf.grad.cpu(), cpu_leaf.grad)
+print("ok")
+"""
+
+
+def test_ops_on_conj_and_neg_views_do_not_recurse():
+    assert run_python(_MATH_BIT_VIEWS, timeout=120).strip() == "ok"
 
 def test_views_and_slicing_share_memory():
     base = torch.arange(24.0, device=DEV)

@@ -72,11 +72,6 @@ def _leaf_inputs(sample) -> list[torch.Tensor]:
     return [t for t in leaves if isinstance(t, torch.Tensor) and t.requires_grad]
 
 
-def _has_complex(sample) -> bool:
-    leaves, _ = tree_flatten((sample.input, sample.args, sample.kwargs))
-    return any(isinstance(t, torch.Tensor) and t.is_complex() for t in leaves)
-
-
 # Ops whose samples carry int64 class targets / pooling indices next to the float operands.
 INT64_OPERANDS = {
     "nn.functional.nll_loss",
@@ -151,11 +146,6 @@ class TestTrainingOps(TestCase):
                 samples += list(op.reference_inputs(device, dtype, requires_grad=False))
         self.assertTrue(samples)
         for i, sample in enumerate(samples):
-            if _has_complex(sample):
-                # Type promotion to complex is not these kernels' domain (it goes to the
-                # fallback); its backward materializes conj views, which recurses in the device
-                # branch's _copy_from (reported to the lead). Skipped for that reason only.
-                continue
             for variant in (sample, sample.noncontiguous()):
                 before = _fallback_counts(expected_native)
                 self._compare(op, variant, dtype, i)
