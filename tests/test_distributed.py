@@ -515,8 +515,8 @@ def worker(out_dir: str) -> None:
     import torch.distributed as dist
 
     rank = int(os.environ["RANK"])
-    assert "rustorch_device.distributed" not in sys.modules
-    # No import of rustorch_device.distributed: rgloo comes from the entry point.
+    # No import of rustorch_device.distributed: `import torch` autoloads the device, which
+    # registers rgloo (the torch.distributed.backends entry point covers autoload=0).
     dist.init_process_group("cpu:gloo,rustorch:rgloo", timeout=timedelta(seconds=30))
     verdicts: dict[str, dict[str, object]] = {}
     for name, fn in CHECKS.items():
