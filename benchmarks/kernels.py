@@ -13,22 +13,20 @@ ratio = rustorch time / ATen time (goal: <= 1.0).
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from harness import Fn, measure, parse_args, select
 
 import rustorch_device  # noqa: F401  (registers the kernels)
 
 KERNELS = torch.ops.rustorch_kernels
 DEVICE = "rustorch"
-Fn = Callable[[], object]
 
 
 @dataclass(frozen=True)
@@ -115,29 +113,6 @@ CASES: list[Case] = [
 ]
 
 
-def measure(
-    rustorch_fn: Fn, aten_fn: Fn, reps: int, min_time: float
-) -> tuple[list[float], list[float]]:
-    """Seconds per call of each, one sample per repetition, interleaved so that machine noise
-    hits both alike."""
-    for _ in range(2):
-        rustorch_fn()
-        aten_fn()
-    # Several calls per sample for fast cases, so each sample lasts at least min_time.
-    t0 = time.perf_counter()
-    aten_fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    inner = max(1, int(min_time / once))
-    ours, theirs = [], []
-    for _ in range(reps):
-        for fn, out in ((rustorch_fn, ours), (aten_fn, theirs)):
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                fn()
-            out.append((time.perf_counter() - t0) / inner)
-    return ours, theirs
-
-
 def nominal_clock_ghz() -> float | None:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -149,16 +124,7 @@ def nominal_clock_ghz() -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--only", default="", help="comma-separated groups or case names")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--reps", type=int, default=7)
-    parser.add_argument("--min-time", type=float, default=0.02, help="seconds per sample")
-    args = parser.parse_args(argv)
-
-    wanted = {w for w in args.only.split(",") if w}
+    parser, args = parse_args(__doc__, argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     # Peak fp32 of this CPU: threads x 2 FMA pipes x 8 lanes x 2 flop per cycle (AVX2), at the
@@ -166,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     clock = KERNELS.cpu_clock_ghz()
     nominal = nominal_clock_ghz()
     peak = args.threads * 32 * max(clock, nominal or 0.0)
-    selected = [c for c in CASES if not wanted or c.group in wanted or c.name in wanted]
-    if not selected:
-        parser.error(f"no case matches --only {args.only!r}")
+    selected = select(CASES, args.only, parser)
     for case in selected:
         ours_fn, aten_fn, flops = case.setup()
         ours_s, aten_s = measure(ours_fn, aten_fn, args.reps, args.min_time)

@@ -11,22 +11,20 @@ step at MNIST shapes, and the whole MNIST Net training step (batch 64, Adadelta)
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from harness import Fn, measure, parse_args, select
 
 import rustorch_device
 
 DEVICE = "rustorch"
-Fn = Callable[[], object]
 
 
 @dataclass(frozen=True)
@@ -177,45 +175,17 @@ CASES: list[Case] = [
 ]
 
 
-def measure(ours_fn: Fn, aten_fn: Fn, reps: int, min_time: float) -> tuple[float, float]:
-    """Median seconds per call of each side, interleaved so machine noise hits both alike."""
-    for _ in range(2):
-        ours_fn()
-        aten_fn()
-    t0 = time.perf_counter()
-    aten_fn()
-    inner = max(1, int(min_time / max(time.perf_counter() - t0, 1e-7)))
-    ours, theirs = [], []
-    for _ in range(reps):
-        for fn, out in ((ours_fn, ours), (aten_fn, theirs)):
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                fn()
-            out.append((time.perf_counter() - t0) / inner)
-    return statistics.median(ours), statistics.median(theirs)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--only", default="", help="comma-separated groups or case names")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--reps", type=int, default=7)
-    parser.add_argument("--min-time", type=float, default=0.02, help="seconds per sample")
-    args = parser.parse_args(argv)
-
-    wanted = {w for w in args.only.split(",") if w}
-    selected = [c for c in CASES if not wanted or c.group in wanted or c.name in wanted]
-    if not selected:
-        parser.error(f"no case matches --only {args.only!r}")
+    parser, args = parse_args(__doc__, argv)
+    selected = select(CASES, args.only, parser)
     torch.set_num_threads(args.threads)
     for case in selected:
         ours_fn, aten_fn = case.setup()
         rustorch_device.reset_op_stats()
         ours_fn()
         fallback_calls = sum(c["fallback"] for c in rustorch_device.op_stats().values())
-        ours, aten = measure(ours_fn, aten_fn, args.reps, args.min_time)
+        ours_s, aten_s = measure(ours_fn, aten_fn, args.reps, args.min_time)
+        ours, aten = statistics.median(ours_s), statistics.median(aten_s)
         row = {
             "case": case.name,
             "group": case.group,
