@@ -45,8 +45,16 @@ eager-demo: build
 test: build
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Every benchmark prints JSON lines (ratio = ours / reference, load average, threads); the last
+# step turns the rows with a goal into the markdown table kept in docs/performance.md.
+BENCH_OUT ?= build/bench.jsonl
 bench: build
-	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+	mkdir -p $(dir $(BENCH_OUT)) && : > $(BENCH_OUT)
+	for b in benchmarks/*.py; do \
+	  case $$b in */harness.py|*/summary.py) continue;; esac; \
+	  $(PY) $$b | tee -a $(BENCH_OUT) || exit 1; \
+	done
+	$(PY) benchmarks/summary.py $(BENCH_OUT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check rustorch_device rustorch_tools tests examples benchmarks

@@ -1,6 +1,7 @@
 """Builds rustorch_device._C, the C++ half of the rustorch device.
 
-Every .cpp under cpp_ext/ goes into one extension. No -march=native: ISA-specific
+Every .cpp under cpp_ext/ goes into one extension, except cpp_ext/testing/ (test-only op
+libraries, built on demand by tests/testing_ext.py). No -march=native: ISA-specific
 kernels use function target attributes and are chosen at run time.
 """
 
@@ -16,7 +17,11 @@ os.environ["TORCH_DEVICE_BACKEND_AUTOLOAD"] = "0"
 from torch.utils.cpp_extension import BuildExtension, CppExtension  # noqa: E402
 
 ROOT = Path(__file__).parent.resolve()
-SOURCES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "cpp_ext").rglob("*.cpp"))
+SOURCES = sorted(
+    str(p.relative_to(ROOT))
+    for p in (ROOT / "cpp_ext").rglob("*.cpp")
+    if "testing" not in p.relative_to(ROOT / "cpp_ext").parts
+)
 
 # `make` installs the package metadata with RUSTORCH_SKIP_EXT=1 and then builds the extension in
 # place with ninja (`setup.py build_ext --inplace`), so it is compiled once and incrementally.

@@ -8,23 +8,25 @@ file and verified on load) and fsyncs file and directory (crash safety); a safet
 followed by an fsync is printed as well to show the cost of durability alone. safetensors
 and our loader both map the file lazily, so `load_and_copy_into_model` (the tensors copied
 into a model's parameters, as load_state_dict does) is the comparison that touches every
-byte. Best of `repeat` rounds; the cases take turns within a round. Prints one JSON line per case; `ratio_vs_safetensors` =
-safetensors time / our time (goal >= 1.0).
+byte. Best of `repeat` rounds; the cases take turns within a round (benchmarks/harness.py). Prints
+one JSON line per case; `ratio` = time / safetensors' time (lower is better; goal for ours:
+<= 1.0).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
 import safetensors.torch as st  # noqa: E402
 import torch  # noqa: E402
 
@@ -38,15 +40,8 @@ def state_dict(mb: int) -> dict[str, torch.Tensor]:
 
 
 def race(cases: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Best time of each case; the cases take turns (round-robin) so that the page cache and
-    a shared machine's load hit them alike."""
-    times: dict[str, list[float]] = {name: [] for name in cases}
-    for _ in range(repeat):
-        for name, fn in cases.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: min(ts) for name, ts in times.items()}
+    """Best time of each case (harness.race: the cases take turns, round-robin)."""
+    return {name: min(ts) for name, ts in harness.race(cases, repeat).items()}
 
 
 def copy_into(dest: dict[str, torch.Tensor], loaded: dict[str, torch.Tensor]) -> None:
@@ -99,11 +94,14 @@ def main() -> None:
         }, args.repeat)
     for op, times in (("save", save), ("load", load), ("load_and_copy_into_model", load_into)):
         for name, t in times.items():
-            print(json.dumps({
-                "case": f"{op}_{args.mb}MB_state_dict", "impl": name, "s": round(t, 4),
+            row = {
+                "case": f"{op}_{args.mb}MB_state_dict_{name}", "impl": name, "s": round(t, 4),
                 "GB_per_s": round(nbytes / t / 1e9, 2),
-                "ratio_vs_safetensors": round(times["safetensors"] / t, 2), "goal": 1.0 if name == "rustorch_tools" else None,
-            }))
+                "ratio": round(t / times["safetensors"], 2),
+            }
+            if name == "rustorch_tools":
+                row["goal"] = 1.0
+            harness.emit(row)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
-"""What the kernel benchmarks share: the interleaved timing loop and the case-selection CLI.
+"""What every benchmark shares: the interleaved timing loops, the case-selection CLI and the
+JSON line each case prints (with the load average and thread count it was measured under).
 
+Conventions: ratio = ours / reference (lower is better); a row with a "goal" is met when
+ratio <= goal; benchmarks/summary.py turns the rows into the goal table of docs/performance.md.
 Scripts in this folder run as `python benchmarks/<name>.py`, so this module is importable as
 `harness` from them.
 """
@@ -7,9 +10,14 @@ Scripts in this folder run as `python benchmarks/<name>.py`, so this module is i
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
 import time
-from collections.abc import Callable, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+import torch
 
 Fn = Callable[[], object]
 
@@ -40,6 +48,54 @@ def measure(ours_fn: Fn, aten_fn: Fn, reps: int, min_time: float) -> tuple[list[
                 fn()
             out.append((time.perf_counter() - t0) / inner)
     return ours, theirs
+
+
+def race(cases: Mapping[str, Fn], repeat: int) -> dict[str, list[float]]:
+    """Seconds of each call of each case, `repeat` rounds in which the cases take turns, so a
+    shared machine's load and the page cache hit them alike (for slow, one-shot cases)."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeat):
+        for name, fn in cases.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def context() -> dict[str, Any]:
+    """What a number was measured under: intra-op threads and the 1/5/15-minute load average."""
+    return {
+        "threads": torch.get_num_threads(),
+        "load_avg": [round(v, 2) for v in os.getloadavg()],
+    }
+
+
+def emit(row: Mapping[str, Any]) -> None:
+    """Prints one JSON line: the row plus context()."""
+    print(json.dumps({**row, **context()}), flush=True)
+
+
+def ratio_row(
+    case: str,
+    group: str,
+    ours: Sequence[float],
+    reference: Sequence[float],
+    goal: float | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The standard row of an ours-vs-reference case from per-sample seconds (medians)."""
+    o, r = statistics.median(ours), statistics.median(reference)
+    row: dict[str, Any] = {
+        "case": case,
+        "group": group,
+        "rustorch_ms": round(o * 1e3, 4),
+        "reference_ms": round(r * 1e3, 4),
+        "ratio": round(o / r, 3),
+    }
+    if goal is not None:
+        row["goal"] = goal
+    row.update(extra)
+    return row
 
 
 def parse_args(doc: str | None, argv: list[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:

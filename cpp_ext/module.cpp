@@ -4,7 +4,6 @@
 #include <torch/extension.h>
 
 #include "aten/fallback.h"
-#include "runtime/allocator.h"
 #include "runtime/device.h"
 #include "runtime/generator.h"
 #include "runtime/op_stats.h"
@@ -66,13 +65,4 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     rustorch::set_output_mode(v == "adopt" ? rustorch::OutputMode::kAdopt
                                            : rustorch::OutputMode::kCopy);
   });
-  // Exercises the typed re-dispatch helper of aten/fallback.h (tests/test_fallback.py) the way
-  // a native kernel uses it: RUSTORCH_NATIVE counts the call as native on entry, the helper
-  // moves it to the fallback count.
-  m.def("_test_fallback_mm", [](const at::Tensor& a, const at::Tensor& b) {
-    static rustorch::OpCounter& counter = rustorch::op_counter("aten::mm");
-    counter.native.fetch_add(1, std::memory_order_relaxed);
-    return rustorch::fallback<at::_ops::mm>(a, b);
-  });
-  m.def("_round_size", [](size_t n) { return rustorch::DeviceAllocator::round_size(n); });
 }

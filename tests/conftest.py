@@ -1,11 +1,14 @@
 """Shared pytest set-up. The device registers on `import torch` (autoload entry point)."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# examples/mnist_net.py holds the one MNIST Net the tests share with the benchmarks.
+sys.path.insert(0, str(REPO / "examples"))
 SHARED_MNIST = REPO.parent / "shared" / "data"
 
 

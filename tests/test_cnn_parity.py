@@ -6,6 +6,7 @@ import copy
 
 import torch
 import torch.nn.functional as F
+from mnist_net import Net
 from torch import nn
 
 import rustorch_device
@@ -13,27 +14,10 @@ import rustorch_device
 DEV = "rustorch"
 
 
-class Net(nn.Module):
-    """The layers of pytorch/examples' MNIST net, smaller."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 8, 3, 1)
-        self.conv2 = nn.Conv2d(8, 16, 3, 1)
-        self.dropout1 = nn.Dropout(0.25)
-        self.dropout2 = nn.Dropout(0.5)
-        self.fc1 = nn.Linear(16 * 6 * 6, 32)
-        self.fc2 = nn.Linear(32, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
-        x = F.max_pool2d(x, 2)
-        x = self.dropout1(x)
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = self.dropout2(x)
-        return F.log_softmax(self.fc2(x), dim=1)
+def small_net() -> nn.Module:
+    """The MNIST example's layers at a quarter of the width, for 16x16 inputs."""
+    return Net(width=0.25, side=16)
 
 
 def _train(model: nn.Module, device: str, data: torch.Tensor, labels: torch.Tensor) -> list[float]:
@@ -55,7 +39,7 @@ def test_cnn_losses_match_cpu():
     torch.manual_seed(0)
     data = torch.randn(4, 16, 1, 16, 16)
     labels = torch.randint(0, 10, (4, 16))
-    cpu_model = Net().eval()  # dropout off for an exact comparison
+    cpu_model = small_net().eval()  # dropout off for an exact comparison
     dev_model = copy.deepcopy(cpu_model)
     rustorch_device.reset_op_stats()
     dev_losses = _train(dev_model, DEV, data, labels)
@@ -73,7 +57,7 @@ def test_cnn_trains_with_dropout_reproducibly():
     torch.manual_seed(1)
     data = torch.randn(4, 8, 1, 16, 16)
     labels = torch.randint(0, 10, (4, 8))
-    init = Net().train()
+    init = small_net().train()
     runs = []
     for _ in range(2):
         torch.manual_seed(42)

@@ -3,10 +3,12 @@
 from collections.abc import Callable
 
 import pytest
+import testing_ext
 import torch
 
 import rustorch_device  # noqa: F401
 
+testing_ext.load()
 K = torch.ops.rustorch_kernels
 
 

@@ -271,14 +271,19 @@ def test_error_policy_from_environment():
     assert proc.returncode != 0 and "RUSTORCH_FALLBACK must be one of" in proc.stderr
 
 
-def test_redispatch_helper_counts_as_fallback():
-    a = torch.randn(3, 4, device=DEV)
-    b = torch.randn(4, 2, device=DEV)
+def test_unsupported_inputs_of_a_native_op_count_as_fallback():
+    # mm is registered native; int64 operands are outside the kernel, so the registration sends
+    # the call to the fallback and counts it there (never as native).
+    a = torch.randint(-5, 5, (3, 4), device=DEV)
+    b = torch.randint(-5, 5, (4, 2), device=DEV)
     before = counts("aten::mm")
-    out = rustorch_device._C._test_fallback_mm(a, b)
-    assert torch.allclose(out.cpu(), a.cpu() @ b.cpu())
+    out = a @ b
+    assert torch.equal(out.cpu(), a.cpu() @ b.cpu())
     after = counts("aten::mm")
     assert after[1] == before[1] + 1 and after[0] == before[0]
+    fa, fb = a.float(), b.float()
+    torch.testing.assert_close((fa @ fb).cpu(), fa.cpu() @ fb.cpu())
+    assert counts("aten::mm") == (after[0] + 1, after[1])
 
 
 def test_cpu_tensors_next_to_rustorch_tensors_are_refused():

@@ -2,10 +2,12 @@
 (torch.ops.rustorch_kernels). Device-level tests: test_ops_conv.py."""
 
 import pytest
+import testing_ext
 import torch
 
 import rustorch_device  # noqa: F401
 
+testing_ext.load()
 K = torch.ops.rustorch_kernels
 
 # N, C, H, W, M, kh, kw, stride, padding, dilation, groups, bias

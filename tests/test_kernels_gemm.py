@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import testing_ext
 import torch
 
 import rustorch_device  # noqa: F401
 
+testing_ext.load()
 K = torch.ops.rustorch_kernels
 DTYPES = [torch.float32, torch.float64]
 
@@ -134,7 +136,8 @@ def test_bmm_and_baddbmm(dtype, batch, m, k, n):
 
 
 SCALAR_CHECK = """
-import torch, rustorch_device
+import torch, rustorch_device, testing_ext
+testing_ext.load()
 K = torch.ops.rustorch_kernels
 assert K.gemm_config(torch.float32).startswith("scalar"), K.gemm_config(torch.float32)
 for dt in (torch.float32, torch.float64):
@@ -147,7 +150,9 @@ print("ok")
 
 def test_scalar_microkernel_in_subprocess():
     env = dict(
-        os.environ, RUSTORCH_ISA="scalar", PYTHONPATH=str(Path(__file__).resolve().parents[1])
+        os.environ,
+        RUSTORCH_ISA="scalar",
+        PYTHONPATH=os.pathsep.join(str(p) for p in Path(__file__).resolve().parents[:2]),
     )
     res = subprocess.run(
         [sys.executable, "-c", SCALAR_CHECK], env=env, capture_output=True, text=True, timeout=120

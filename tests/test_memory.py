@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import testing_ext
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -16,7 +17,8 @@ def stat(name: str) -> int:
 
 
 def test_size_classes():
-    round_size = rustorch_device._C._round_size
+    testing_ext.load()
+    round_size = torch.ops.rustorch_kernels.round_size
     assert round_size(1) == 64
     assert round_size(64) == 64
     assert round_size(65) == 128

@@ -2,35 +2,12 @@
 native rustorch kernels: op_stats() must show zero fallback calls."""
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from mnist_net import Net
 
 import rustorch_device
 
 DEVICE = "rustorch"
-
-
-class Net(nn.Module):
-    """The model of pytorch/examples mnist/main.py."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, 1)
-        self.conv2 = nn.Conv2d(32, 64, 3, 1)
-        self.dropout1 = nn.Dropout(0.25)
-        self.dropout2 = nn.Dropout(0.5)
-        self.fc1 = nn.Linear(9216, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
-        x = F.max_pool2d(x, 2)
-        x = self.dropout1(x)
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = self.dropout2(x)
-        return F.log_softmax(self.fc2(x), dim=1)
 
 
 def _batch(seed: int, n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:

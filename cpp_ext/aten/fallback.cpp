@@ -396,16 +396,6 @@ void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   run_fallback(op, stack, op_info(op));
 }
 
-void cpu_fallback_call(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
-  OpInfo& info = op_info(op);
-  // Undo RUSTORCH_NATIVE's count of this call (never below zero for unwrapped callers).
-  auto& native = info.counter->native;
-  uint64_t n = native.load(std::memory_order_relaxed);
-  while (n > 0 && !native.compare_exchange_weak(n, n - 1, std::memory_order_relaxed)) {
-  }
-  run_fallback(op, stack, info);
-}
-
 void set_output_mode(OutputMode mode) { g_output_mode.store(static_cast<int>(mode)); }
 OutputMode output_mode() { return static_cast<OutputMode>(g_output_mode.load()); }
 void set_fallback_policy(FallbackPolicy policy) { g_policy.store(static_cast<int>(policy)); }

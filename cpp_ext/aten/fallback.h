@@ -1,22 +1,8 @@
 // The counted CPU fallback of rustorch: every aten op without a native rustorch kernel runs on
 // CPU ATen over zero-copy CPU views of the rustorch memory (device memory is host memory).
 //
-// Re-dispatching from a native kernel (a dtype, layout or shape the kernel does not handle):
-// never compute a wrong answer, hand the call to the fallback instead. Two ways:
-//
-//   // typed: Op is the at::_ops struct of the op being implemented
-//   #include "aten/fallback.h"
-//   at::Tensor mm(const at::Tensor& a, const at::Tensor& b) {
-//     if (a.scalar_type() != at::kFloat) return rustorch::fallback<at::_ops::mm>(a, b);
-//     ...
-//   }
-//
-//   // boxed: when you already hold an OperatorHandle and a Stack
-//   rustorch::cpu_fallback_call(op, stack);
-//
-// Both move the call from the op's "native" count to its "fallback" count (RUSTORCH_NATIVE has
-// counted it as native on entry). Arguments must match Op::schema (SymInt ops take
-// c10::SymIntArrayRef / c10::SymInt; use c10::fromIntArrayRefSlow to convert).
+// Native kernels do not call it: aten/native_or_fallback.h checks their support once and
+// sends unsupported calls here (`fallback<Op>(args...)`, counted as a fallback call).
 //
 // Convolution: aten::convolution / convolution_backward are CompositeExplicitAutograd and send
 // unknown devices to convolution_overrideable / convolution_backward_overrideable, which this
@@ -36,17 +22,15 @@ namespace rustorch {
 // The boxed fallback registered for PrivateUse1 (counts a fallback call of `op`).
 void cpu_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack);
 
-// For native kernels: run `op` on the fallback and move the call from native to fallback count.
-void cpu_fallback_call(const c10::OperatorHandle& op, torch::jit::Stack* stack);
-
-// Typed form of cpu_fallback_call; Op is an at::_ops struct (at::_ops::add_Tensor, ...).
+// Typed form of cpu_fallback; Op is an at::_ops struct (at::_ops::add_Tensor, ...). Arguments
+// must match Op::schema (SymInt ops take c10::SymIntArrayRef / c10::SymInt).
 template <class Op, class... Args>
 decltype(auto) fallback(Args&&... args) {
   using Schema = typename Op::schema;
   static const c10::OperatorHandle op =
       c10::Dispatcher::singleton().findSchemaOrThrow(Op::name, Op::overload_name);
   return c10::impl::BoxedKernelWrapper<Schema>::call(
-      c10::BoxedKernel::makeFromFunction<&cpu_fallback_call>(), op, c10::DispatchKeySet(),
+      c10::BoxedKernel::makeFromFunction<&cpu_fallback>(), op, c10::DispatchKeySet(),
       std::forward<Args>(args)...);
 }
 

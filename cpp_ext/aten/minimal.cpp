@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 #include <ATen/EmptyTensor.h>
 #include <ATen/native/Resize.h>
+#include <ATen/native/TensorFactories.h>
 #include <ATen/ops/_local_scalar_dense_native.h>
 #include <ATen/ops/_reshape_alias_native.h>
 #include <ATen/ops/as_strided_native.h>
@@ -18,6 +19,7 @@
 
 #include "aten/alias.h"
 #include "runtime/allocator.h"
+#include "runtime/device.h"
 
 namespace rustorch {
 namespace {
@@ -54,6 +56,22 @@ at::Tensor empty_strided(at::IntArrayRef size, at::IntArrayRef stride,
   const c10::DeviceGuard guard(dev);
   return at::detail::empty_strided_generic(size, stride, &device_allocator(), kDeviceKeys,
                                            c10::dtype_or_default(dtype));
+}
+
+// A ZeroTensor (no memory, reads as zeros) of the device, as CPU and CUDA make them: the
+// ZeroTensor dispatch key sends ops on it to ATen's zero-tensor kernels before any backend
+// kernel sees it (forward AD, torch.func.jacfwd/hessian create them). Without this the CPU
+// fallback made a CPU zero tensor and the result lost the key: a tensor without data.
+at::Tensor efficientzerotensor(at::IntArrayRef size, std::optional<at::ScalarType> dtype,
+                               std::optional<at::Layout> layout, std::optional<at::Device> device,
+                               std::optional<bool> pin_memory) {
+  const auto dev = c10::device_or_default(device);
+  check_factory_args(dev, layout, pin_memory);
+  const c10::DeviceGuard guard(dev);
+  at::native::ZeroTensorAllocator allocator(c10::Device(dev.type(), current_device()));
+  const auto keys = kDeviceKeys | c10::DispatchKeySet(c10::DispatchKey::ZeroTensor);
+  return at::detail::empty_generic(size, &allocator, keys, c10::dtype_or_default(dtype),
+                                   std::nullopt);
 }
 
 at::Tensor as_strided(const at::Tensor& self, at::IntArrayRef size, at::IntArrayRef stride,
@@ -132,6 +150,7 @@ void record_stream(at::Tensor& self, c10::Stream stream) {}
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   m.impl("empty.memory_format", empty_memory_format);
   m.impl("empty_strided", empty_strided);
+  m.impl("_efficientzerotensor", efficientzerotensor);
   m.impl("as_strided", as_strided);
   m.impl("view", view);
   m.impl("_reshape_alias", reshape_alias);

@@ -1,151 +1,190 @@
-// The one map from aten ops to rustorch's own kernels (PrivateUse1). Reading this file tells
-// what is native; everything else goes through the counted fallback (aten/fallback.cpp).
-// Device plumbing ops (empty, copy, views, set_, resize_) are in aten/minimal.cpp.
+// The one map from aten ops to rustorch's own kernels (PrivateUse1). Each line registers one op:
+// its native kernel (aten/native/) when the inputs are supported, else the counted CPU fallback
+// (aten/native_or_fallback.h checks support once per call). Every op not listed here runs on the
+// fallback (aten/fallback.cpp); device plumbing (empty, copy, views, set_, resize_) is in
+// aten/minimal.cpp.
+#include <ATen/Operators.h>
 #include <torch/library.h>
 
-#include "aten/training_ops.h"
-#include "kernels/conv_device.h"
-#include "kernels/gemm_device.h"
-#include "runtime/op_stats.h"
+#include "aten/native/batch_norm.h"
+#include "aten/native/conv.h"
+#include "aten/native/dropout.h"
+#include "aten/native/elementwise.h"
+#include "aten/native/foreach.h"
+#include "aten/native/layer_norm.h"
+#include "aten/native/matmul.h"
+#include "aten/native/nll.h"
+#include "aten/native/pool.h"
+#include "aten/native/reduce.h"
+#include "aten/native/softmax.h"
+#include "aten/native_or_fallback.h"
+
+namespace {
+namespace n = ::rustorch::native;
+using n::BinaryOp;
+using n::PointwiseOp;
+using n::UnaryOp;
+constexpr BinaryOp Add = BinaryOp::Add, Sub = BinaryOp::Sub, Mul = BinaryOp::Mul,
+                   Div = BinaryOp::Div;
+constexpr n::FloatElementwise ew{};
+constexpr n::ArithElementwise arith{};
+constexpr n::FloatForeach fe{};
+}  // namespace
 
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
-  // Register with RUSTORCH_NATIVE(m, "mm", rustorch::kernels::mm) so calls are counted.
-
-  // --- GEMM family (kernels/gemm*) -------------------------------------------------
+  // --- GEMM family (native/matmul -> kernels/gemm) ---------------------------------------------
   // matmul, linear and their backward decompose into these (CompositeImplicitAutograd).
-  namespace gd = rustorch::kernels::device;
-  RUSTORCH_NATIVE(m, "mm", gd::mm);
-  RUSTORCH_NATIVE(m, "mm.out", gd::mm_out);
-  RUSTORCH_NATIVE(m, "addmm", gd::addmm);
-  RUSTORCH_NATIVE(m, "addmm.out", gd::addmm_out);
-  RUSTORCH_NATIVE(m, "addmm_", gd::addmm_);
-  RUSTORCH_NATIVE(m, "bmm", gd::bmm);
-  RUSTORCH_NATIVE(m, "bmm.out", gd::bmm_out);
-  RUSTORCH_NATIVE(m, "baddbmm", gd::baddbmm);
-  RUSTORCH_NATIVE(m, "baddbmm.out", gd::baddbmm_out);
-  RUSTORCH_NATIVE(m, "baddbmm_", gd::baddbmm_);
+  RUSTORCH_OP(m, mm, n::mm, n::mm_ok);
+  RUSTORCH_OP(m, mm_out, n::mm_out, n::mm_out_ok);
+  RUSTORCH_OP(m, addmm, n::addmm, n::addmm_ok);
+  RUSTORCH_OP(m, addmm_out, n::addmm_out, n::addmm_out_ok);
+  RUSTORCH_OP(m, addmm_, n::addmm_, n::addmm__ok);
+  RUSTORCH_OP(m, bmm, n::bmm, n::mm_ok);
+  RUSTORCH_OP(m, bmm_out, n::bmm_out, n::mm_out_ok);
+  RUSTORCH_OP(m, baddbmm, n::baddbmm, n::addmm_ok);
+  RUSTORCH_OP(m, baddbmm_out, n::baddbmm_out, n::addmm_out_ok);
+  RUSTORCH_OP(m, baddbmm_, n::baddbmm_, n::addmm__ok);
 
-  // --- Convolution (kernels/conv*) -------------------------------------------------
+  // --- Convolution (native/conv: im2col + GEMM) ------------------------------------------------
   // On the ops themselves (not *_overrideable): autograd and double backward stay ATen's.
-  RUSTORCH_NATIVE(m, "convolution", gd::convolution);
-  RUSTORCH_NATIVE(m, "convolution_backward", gd::convolution_backward);
+  RUSTORCH_OP(m, convolution, n::convolution, n::convolution_ok);
+  RUSTORCH_OP(m, convolution_backward, n::convolution_backward, n::convolution_backward_ok);
 
-  // --- Softmax, log_softmax, NLL / cross-entropy (kernels/softmax*, kernels/nll*) ---
-  // Entry points (dtype checks, fallback) in aten/training_ops.cpp.
-  namespace t = ::rustorch::training_ops;
-  RUSTORCH_NATIVE(m, "_log_softmax", t::log_softmax);
-  RUSTORCH_NATIVE(m, "_log_softmax_backward_data", t::log_softmax_backward);
-  RUSTORCH_NATIVE(m, "_softmax", t::softmax);
-  RUSTORCH_NATIVE(m, "_softmax_backward_data", t::softmax_backward);
-  RUSTORCH_NATIVE(m, "nll_loss_forward", t::nll_loss_forward);
-  RUSTORCH_NATIVE(m, "nll_loss_backward", t::nll_loss_backward);
-  RUSTORCH_NATIVE(m, "nll_loss2d_forward", t::nll_loss2d_forward);
-  RUSTORCH_NATIVE(m, "nll_loss2d_backward", t::nll_loss2d_backward);
+  // --- Normalization (native/batch_norm, native/layer_norm) -------------------------------------
+  RUSTORCH_OP(m, native_batch_norm, n::native_batch_norm, n::native_batch_norm_ok);
+  RUSTORCH_OP(m, native_batch_norm_backward, n::native_batch_norm_backward,
+              n::native_batch_norm_backward_ok);
+  RUSTORCH_OP(m, native_layer_norm, n::native_layer_norm, n::native_layer_norm_ok);
+  RUSTORCH_OP(m, native_layer_norm_backward, n::native_layer_norm_backward,
+              n::native_layer_norm_backward_ok);
 
-  // --- Activations, pooling, dropout (kernels/elementwise*, kernels/pool*, kernels/dropout*)
-  RUSTORCH_NATIVE(m, "relu", t::relu);
-  RUSTORCH_NATIVE(m, "relu_", t::relu_);
-  RUSTORCH_NATIVE(m, "threshold_backward", t::threshold_backward);
-  RUSTORCH_NATIVE(m, "max_pool2d_with_indices", t::max_pool2d_with_indices);
-  RUSTORCH_NATIVE(m, "max_pool2d_with_indices_backward", t::max_pool2d_with_indices_backward);
-  RUSTORCH_NATIVE(m, "native_dropout", t::native_dropout);
-  RUSTORCH_NATIVE(m, "native_dropout_backward", t::native_dropout_backward);
+  // --- Softmax, log_softmax, NLL / cross-entropy -----------------------------------------------
+  RUSTORCH_OP(m, _log_softmax, n::log_softmax, n::softmax_ok);
+  RUSTORCH_OP(m, _log_softmax_backward_data, n::log_softmax_backward, n::softmax_backward_ok);
+  RUSTORCH_OP(m, _softmax, n::softmax, n::softmax_ok);
+  RUSTORCH_OP(m, _softmax_backward_data, n::softmax_backward, n::softmax_backward_ok);
+  RUSTORCH_OP(m, nll_loss_forward, n::nll_loss_forward, n::nll_forward_ok);
+  RUSTORCH_OP(m, nll_loss_backward, n::nll_loss_backward, n::nll_backward_ok);
+  RUSTORCH_OP(m, nll_loss2d_forward, n::nll_loss2d_forward, n::nll_forward_ok);
+  RUSTORCH_OP(m, nll_loss2d_backward, n::nll_loss2d_backward, n::nll_backward_ok);
 
-  // --- Elementwise, reductions, optimizer _foreach_* ops (kernels/elementwise*, ...) -
-  RUSTORCH_NATIVE(m, "add.Tensor", t::add);
-  RUSTORCH_NATIVE(m, "add_.Tensor", t::add_);
-  RUSTORCH_NATIVE(m, "add.out", t::add_out);
-  RUSTORCH_NATIVE(m, "sub.Tensor", t::sub);
-  RUSTORCH_NATIVE(m, "sub_.Tensor", t::sub_);
-  RUSTORCH_NATIVE(m, "sub.out", t::sub_out);
-  RUSTORCH_NATIVE(m, "mul.Tensor", t::mul);
-  RUSTORCH_NATIVE(m, "mul_.Tensor", t::mul_);
-  RUSTORCH_NATIVE(m, "mul.out", t::mul_out);
-  RUSTORCH_NATIVE(m, "div.Tensor", t::div);
-  RUSTORCH_NATIVE(m, "div_.Tensor", t::div_);
-  RUSTORCH_NATIVE(m, "div.out", t::div_out);
-  RUSTORCH_NATIVE(m, "add.Scalar", t::add_scalar);
-  RUSTORCH_NATIVE(m, "add_.Scalar", t::add_scalar_);
-  RUSTORCH_NATIVE(m, "sub.Scalar", t::sub_scalar);
-  RUSTORCH_NATIVE(m, "sub_.Scalar", t::sub_scalar_);
-  RUSTORCH_NATIVE(m, "mul.Scalar", t::mul_scalar);
-  RUSTORCH_NATIVE(m, "mul_.Scalar", t::mul_scalar_);
-  RUSTORCH_NATIVE(m, "div.Scalar", t::div_scalar);
-  RUSTORCH_NATIVE(m, "div_.Scalar", t::div_scalar_);
-  RUSTORCH_NATIVE(m, "sqrt", t::sqrt);
-  RUSTORCH_NATIVE(m, "sqrt_", t::sqrt_);
-  RUSTORCH_NATIVE(m, "neg", t::neg);
-  RUSTORCH_NATIVE(m, "neg_", t::neg_);
-  RUSTORCH_NATIVE(m, "reciprocal", t::reciprocal);
-  RUSTORCH_NATIVE(m, "reciprocal_", t::reciprocal_);
-  RUSTORCH_NATIVE(m, "addcmul", t::addcmul);
-  RUSTORCH_NATIVE(m, "addcmul_", t::addcmul_);
-  RUSTORCH_NATIVE(m, "addcdiv", t::addcdiv);
-  RUSTORCH_NATIVE(m, "addcdiv_", t::addcdiv_);
-  RUSTORCH_NATIVE(m, "lerp.Scalar", t::lerp_scalar);
-  RUSTORCH_NATIVE(m, "lerp_.Scalar", t::lerp_scalar_);
-  RUSTORCH_NATIVE(m, "lerp.Tensor", t::lerp_tensor);
-  RUSTORCH_NATIVE(m, "lerp_.Tensor", t::lerp_tensor_);
-  RUSTORCH_NATIVE(m, "eq.Tensor", t::eq_tensor);
-  RUSTORCH_NATIVE(m, "eq.Tensor_out", t::eq_tensor_out);
-  RUSTORCH_NATIVE(m, "eq.Scalar", t::eq_scalar);
-  RUSTORCH_NATIVE(m, "eq.Scalar_out", t::eq_scalar_out);
-  RUSTORCH_NATIVE(m, "fill_.Scalar", t::fill_scalar_);
-  RUSTORCH_NATIVE(m, "fill_.Tensor", t::fill_tensor_);
-  RUSTORCH_NATIVE(m, "zero_", t::zero_);
-  RUSTORCH_NATIVE(m, "sum.dim_IntList", t::sum_dim);
-  RUSTORCH_NATIVE(m, "sum.IntList_out", t::sum_out);
-  RUSTORCH_NATIVE(m, "mean.dim", t::mean_dim);
-  RUSTORCH_NATIVE(m, "mean.out", t::mean_out);
-  RUSTORCH_NATIVE(m, "argmax", t::argmax);
-  RUSTORCH_NATIVE(m, "argmax.out", t::argmax_out);
-  RUSTORCH_NATIVE(m, "_foreach_add.Scalar", t::foreach_add_scalar);
-  RUSTORCH_NATIVE(m, "_foreach_add_.Scalar", t::foreach_add_scalar_);
-  RUSTORCH_NATIVE(m, "_foreach_add.List", t::foreach_add_list);
-  RUSTORCH_NATIVE(m, "_foreach_add_.List", t::foreach_add_list_);
-  RUSTORCH_NATIVE(m, "_foreach_add.ScalarList", t::foreach_add_scalarlist);
-  RUSTORCH_NATIVE(m, "_foreach_add_.ScalarList", t::foreach_add_scalarlist_);
-  RUSTORCH_NATIVE(m, "_foreach_add.Tensor", t::foreach_add_tensor);
-  RUSTORCH_NATIVE(m, "_foreach_add_.Tensor", t::foreach_add_tensor_);
-  RUSTORCH_NATIVE(m, "_foreach_sub.Scalar", t::foreach_sub_scalar);
-  RUSTORCH_NATIVE(m, "_foreach_sub_.Scalar", t::foreach_sub_scalar_);
-  RUSTORCH_NATIVE(m, "_foreach_sub.List", t::foreach_sub_list);
-  RUSTORCH_NATIVE(m, "_foreach_sub_.List", t::foreach_sub_list_);
-  RUSTORCH_NATIVE(m, "_foreach_sub.ScalarList", t::foreach_sub_scalarlist);
-  RUSTORCH_NATIVE(m, "_foreach_sub_.ScalarList", t::foreach_sub_scalarlist_);
-  RUSTORCH_NATIVE(m, "_foreach_mul.Scalar", t::foreach_mul_scalar);
-  RUSTORCH_NATIVE(m, "_foreach_mul_.Scalar", t::foreach_mul_scalar_);
-  RUSTORCH_NATIVE(m, "_foreach_mul.List", t::foreach_mul_list);
-  RUSTORCH_NATIVE(m, "_foreach_mul_.List", t::foreach_mul_list_);
-  RUSTORCH_NATIVE(m, "_foreach_mul.ScalarList", t::foreach_mul_scalarlist);
-  RUSTORCH_NATIVE(m, "_foreach_mul_.ScalarList", t::foreach_mul_scalarlist_);
-  RUSTORCH_NATIVE(m, "_foreach_mul.Tensor", t::foreach_mul_tensor);
-  RUSTORCH_NATIVE(m, "_foreach_mul_.Tensor", t::foreach_mul_tensor_);
-  RUSTORCH_NATIVE(m, "_foreach_div.Scalar", t::foreach_div_scalar);
-  RUSTORCH_NATIVE(m, "_foreach_div_.Scalar", t::foreach_div_scalar_);
-  RUSTORCH_NATIVE(m, "_foreach_div.List", t::foreach_div_list);
-  RUSTORCH_NATIVE(m, "_foreach_div_.List", t::foreach_div_list_);
-  RUSTORCH_NATIVE(m, "_foreach_div.ScalarList", t::foreach_div_scalarlist);
-  RUSTORCH_NATIVE(m, "_foreach_div_.ScalarList", t::foreach_div_scalarlist_);
-  RUSTORCH_NATIVE(m, "_foreach_div.Tensor", t::foreach_div_tensor);
-  RUSTORCH_NATIVE(m, "_foreach_div_.Tensor", t::foreach_div_tensor_);
-  RUSTORCH_NATIVE(m, "_foreach_addcmul.Scalar", t::foreach_addcmul_scalar);
-  RUSTORCH_NATIVE(m, "_foreach_addcmul_.Scalar", t::foreach_addcmul_scalar_);
-  RUSTORCH_NATIVE(m, "_foreach_addcmul.ScalarList", t::foreach_addcmul_scalarlist);
-  RUSTORCH_NATIVE(m, "_foreach_addcmul_.ScalarList", t::foreach_addcmul_scalarlist_);
-  RUSTORCH_NATIVE(m, "_foreach_addcdiv.Scalar", t::foreach_addcdiv_scalar);
-  RUSTORCH_NATIVE(m, "_foreach_addcdiv_.Scalar", t::foreach_addcdiv_scalar_);
-  RUSTORCH_NATIVE(m, "_foreach_addcdiv.ScalarList", t::foreach_addcdiv_scalarlist);
-  RUSTORCH_NATIVE(m, "_foreach_addcdiv_.ScalarList", t::foreach_addcdiv_scalarlist_);
-  RUSTORCH_NATIVE(m, "_foreach_sqrt", t::foreach_sqrt);
-  RUSTORCH_NATIVE(m, "_foreach_sqrt_", t::foreach_sqrt_);
-  RUSTORCH_NATIVE(m, "_foreach_neg", t::foreach_neg);
-  RUSTORCH_NATIVE(m, "_foreach_neg_", t::foreach_neg_);
-  RUSTORCH_NATIVE(m, "_foreach_reciprocal", t::foreach_reciprocal);
-  RUSTORCH_NATIVE(m, "_foreach_reciprocal_", t::foreach_reciprocal_);
-  RUSTORCH_NATIVE(m, "_foreach_lerp.Scalar", t::foreach_lerp_scalar);
-  RUSTORCH_NATIVE(m, "_foreach_lerp_.Scalar", t::foreach_lerp_scalar_);
-  RUSTORCH_NATIVE(m, "_foreach_lerp.List", t::foreach_lerp_list);
-  RUSTORCH_NATIVE(m, "_foreach_lerp_.List", t::foreach_lerp_list_);
-  RUSTORCH_NATIVE(m, "_foreach_zero_", t::foreach_zero_);
+  // --- Activations, pooling, dropout -----------------------------------------------------------
+  RUSTORCH_OP(m, relu, n::unary_op<UnaryOp::Relu>, ew);
+  RUSTORCH_OP(m, relu_, n::unary_op_<UnaryOp::Relu>, ew);
+  RUSTORCH_OP(m, threshold_backward, n::threshold_backward_op, ew);
+  RUSTORCH_OP(m, max_pool2d_with_indices, n::max_pool2d_with_indices, n::max_pool2d_ok);
+  RUSTORCH_OP(m, max_pool2d_with_indices_backward, n::max_pool2d_with_indices_backward,
+              n::max_pool2d_backward_ok);
+  RUSTORCH_OP(m, native_dropout, n::native_dropout_op, n::native_dropout_ok);
+  RUSTORCH_OP(m, native_dropout_backward, n::native_dropout_backward,
+              n::native_dropout_backward_ok);
+
+  // --- Element-wise -----------------------------------------------------------------------------
+  RUSTORCH_OP(m, add_Tensor, n::binary_alpha<Add>, arith);
+  RUSTORCH_OP(m, add__Tensor, n::binary_alpha_<Add>, arith);
+  RUSTORCH_OP(m, add_out, n::binary_alpha_out<Add>, arith);
+  RUSTORCH_OP(m, sub_Tensor, n::binary_alpha<Sub>, arith);
+  RUSTORCH_OP(m, sub__Tensor, n::binary_alpha_<Sub>, arith);
+  RUSTORCH_OP(m, sub_out, n::binary_alpha_out<Sub>, arith);
+  RUSTORCH_OP(m, mul_Tensor, n::binary_plain<Mul>, arith);
+  RUSTORCH_OP(m, mul__Tensor, n::binary_plain_<Mul>, arith);
+  RUSTORCH_OP(m, mul_out, n::binary_plain_out<Mul>, arith);
+  RUSTORCH_OP(m, div_Tensor, n::binary_plain<Div>, ew);
+  RUSTORCH_OP(m, div__Tensor, n::binary_plain_<Div>, ew);
+  RUSTORCH_OP(m, div_out, n::binary_plain_out<Div>, ew);
+  RUSTORCH_OP(m, add_Scalar, n::scalar_alpha<Add>, ew);
+  RUSTORCH_OP(m, add__Scalar, n::scalar_alpha_<Add>, ew);
+  RUSTORCH_OP(m, sub_Scalar, n::scalar_alpha<Sub>, ew);
+  RUSTORCH_OP(m, sub__Scalar, n::scalar_alpha_<Sub>, ew);
+  RUSTORCH_OP(m, mul_Scalar, n::scalar_plain<Mul>, ew);
+  RUSTORCH_OP(m, mul__Scalar, n::scalar_plain_<Mul>, ew);
+  RUSTORCH_OP(m, div_Scalar, n::scalar_plain<Div>, ew);
+  RUSTORCH_OP(m, div__Scalar, n::scalar_plain_<Div>, ew);
+  RUSTORCH_OP(m, sqrt, n::unary_op<UnaryOp::Sqrt>, ew);
+  RUSTORCH_OP(m, sqrt_, n::unary_op_<UnaryOp::Sqrt>, ew);
+  RUSTORCH_OP(m, neg, n::unary_op<UnaryOp::Neg>, ew);
+  RUSTORCH_OP(m, neg_, n::unary_op_<UnaryOp::Neg>, ew);
+  RUSTORCH_OP(m, reciprocal, n::unary_op<UnaryOp::Reciprocal>, ew);
+  RUSTORCH_OP(m, reciprocal_, n::unary_op_<UnaryOp::Reciprocal>, ew);
+  RUSTORCH_OP(m, pow_Tensor_Scalar, n::pow_scalar, ew);
+  RUSTORCH_OP(m, pow_Tensor_Scalar_out, n::pow_scalar_out, ew);
+  RUSTORCH_OP(m, pow__Scalar, n::pow_scalar_, ew);
+  RUSTORCH_OP(m, addcmul, n::addcmul_op, ew);
+  RUSTORCH_OP(m, addcmul_, n::addcmul_op_, ew);
+  RUSTORCH_OP(m, addcdiv, n::addcdiv_op, ew);
+  RUSTORCH_OP(m, addcdiv_, n::addcdiv_op_, ew);
+  RUSTORCH_OP(m, lerp_Scalar, n::lerp_scalar_op, ew);
+  RUSTORCH_OP(m, lerp__Scalar, n::lerp_scalar_op_, ew);
+  RUSTORCH_OP(m, lerp_Tensor, n::lerp_tensor_op, ew);
+  RUSTORCH_OP(m, lerp__Tensor, n::lerp_tensor_op_, ew);
+  RUSTORCH_OP(m, eq_Tensor, n::eq_tensor_op, n::eq_tensor_ok);
+  RUSTORCH_OP(m, eq_Tensor_out, n::eq_tensor_out, n::eq_tensor_out_ok);
+  RUSTORCH_OP(m, eq_Scalar, n::eq_scalar_op, n::eq_scalar_ok);
+  RUSTORCH_OP(m, eq_Scalar_out, n::eq_scalar_out, n::eq_scalar_out_ok);
+  RUSTORCH_OP(m, fill__Scalar, n::fill_scalar_, n::fill_scalar_ok);
+  RUSTORCH_OP(m, fill__Tensor, n::fill_tensor_, n::fill_tensor_ok);
+  RUSTORCH_OP(m, zero_, n::zero_op_, n::zero_ok);
+
+  // --- Reductions -------------------------------------------------------------------------------
+  RUSTORCH_OP(m, sum_dim_IntList, n::sum_dim, n::sum_ok);
+  RUSTORCH_OP(m, sum_IntList_out, n::sum_out, n::sum_out_ok);
+  RUSTORCH_OP(m, mean_dim, n::mean_dim, n::mean_ok);
+  RUSTORCH_OP(m, mean_out, n::mean_out, n::mean_out_ok);
+  RUSTORCH_OP(m, argmax, n::argmax_op, n::argmax_ok);
+  RUSTORCH_OP(m, argmax_out, n::argmax_out, n::argmax_out_ok);
+
+  // --- Optimizer _foreach_* ops ----------------------------------------------------------------
+  RUSTORCH_OP(m, _foreach_add_Scalar, n::foreach_scalar<Add>, fe);
+  RUSTORCH_OP(m, _foreach_add__Scalar, n::foreach_scalar_<Add>, fe);
+  RUSTORCH_OP(m, _foreach_sub_Scalar, n::foreach_scalar<Sub>, fe);
+  RUSTORCH_OP(m, _foreach_sub__Scalar, n::foreach_scalar_<Sub>, fe);
+  RUSTORCH_OP(m, _foreach_mul_Scalar, n::foreach_scalar<Mul>, fe);
+  RUSTORCH_OP(m, _foreach_mul__Scalar, n::foreach_scalar_<Mul>, fe);
+  RUSTORCH_OP(m, _foreach_div_Scalar, n::foreach_scalar<Div>, fe);
+  RUSTORCH_OP(m, _foreach_div__Scalar, n::foreach_scalar_<Div>, fe);
+  RUSTORCH_OP(m, _foreach_add_ScalarList, n::foreach_scalarlist<Add>, fe);
+  RUSTORCH_OP(m, _foreach_add__ScalarList, n::foreach_scalarlist_<Add>, fe);
+  RUSTORCH_OP(m, _foreach_sub_ScalarList, n::foreach_scalarlist<Sub>, fe);
+  RUSTORCH_OP(m, _foreach_sub__ScalarList, n::foreach_scalarlist_<Sub>, fe);
+  RUSTORCH_OP(m, _foreach_mul_ScalarList, n::foreach_scalarlist<Mul>, fe);
+  RUSTORCH_OP(m, _foreach_mul__ScalarList, n::foreach_scalarlist_<Mul>, fe);
+  RUSTORCH_OP(m, _foreach_div_ScalarList, n::foreach_scalarlist<Div>, fe);
+  RUSTORCH_OP(m, _foreach_div__ScalarList, n::foreach_scalarlist_<Div>, fe);
+  RUSTORCH_OP(m, _foreach_add_List, n::foreach_list_alpha<Add>, fe);
+  RUSTORCH_OP(m, _foreach_add__List, n::foreach_list_alpha_<Add>, fe);
+  RUSTORCH_OP(m, _foreach_sub_List, n::foreach_list_alpha<Sub>, fe);
+  RUSTORCH_OP(m, _foreach_sub__List, n::foreach_list_alpha_<Sub>, fe);
+  RUSTORCH_OP(m, _foreach_mul_List, n::foreach_list<Mul>, fe);
+  RUSTORCH_OP(m, _foreach_mul__List, n::foreach_list_<Mul>, fe);
+  RUSTORCH_OP(m, _foreach_div_List, n::foreach_list<Div>, fe);
+  RUSTORCH_OP(m, _foreach_div__List, n::foreach_list_<Div>, fe);
+  RUSTORCH_OP(m, _foreach_add_Tensor, n::foreach_add_tensor, fe);
+  RUSTORCH_OP(m, _foreach_add__Tensor, n::foreach_add_tensor_, fe);
+  RUSTORCH_OP(m, _foreach_mul_Tensor, n::foreach_tensor<Mul>, fe);
+  RUSTORCH_OP(m, _foreach_mul__Tensor, n::foreach_tensor_<Mul>, fe);
+  RUSTORCH_OP(m, _foreach_div_Tensor, n::foreach_tensor<Div>, fe);
+  RUSTORCH_OP(m, _foreach_div__Tensor, n::foreach_tensor_<Div>, fe);
+  RUSTORCH_OP(m, _foreach_addcmul_Scalar, n::foreach_pointwise_scalar<PointwiseOp::Addcmul>, fe);
+  RUSTORCH_OP(m, _foreach_addcmul__Scalar, n::foreach_pointwise_scalar_<PointwiseOp::Addcmul>, fe);
+  RUSTORCH_OP(m, _foreach_addcmul_ScalarList,
+              n::foreach_pointwise_scalarlist<PointwiseOp::Addcmul>, fe);
+  RUSTORCH_OP(m, _foreach_addcmul__ScalarList,
+              n::foreach_pointwise_scalarlist_<PointwiseOp::Addcmul>, fe);
+  RUSTORCH_OP(m, _foreach_addcdiv_Scalar, n::foreach_pointwise_scalar<PointwiseOp::Addcdiv>, fe);
+  RUSTORCH_OP(m, _foreach_addcdiv__Scalar, n::foreach_pointwise_scalar_<PointwiseOp::Addcdiv>, fe);
+  RUSTORCH_OP(m, _foreach_addcdiv_ScalarList,
+              n::foreach_pointwise_scalarlist<PointwiseOp::Addcdiv>, fe);
+  RUSTORCH_OP(m, _foreach_addcdiv__ScalarList,
+              n::foreach_pointwise_scalarlist_<PointwiseOp::Addcdiv>, fe);
+  RUSTORCH_OP(m, _foreach_sqrt, n::foreach_unary_op<UnaryOp::Sqrt>, fe);
+  RUSTORCH_OP(m, _foreach_sqrt_, n::foreach_unary_op_<UnaryOp::Sqrt>, fe);
+  RUSTORCH_OP(m, _foreach_neg, n::foreach_unary_op<UnaryOp::Neg>, fe);
+  RUSTORCH_OP(m, _foreach_neg_, n::foreach_unary_op_<UnaryOp::Neg>, fe);
+  RUSTORCH_OP(m, _foreach_reciprocal, n::foreach_unary_op<UnaryOp::Reciprocal>, fe);
+  RUSTORCH_OP(m, _foreach_reciprocal_, n::foreach_unary_op_<UnaryOp::Reciprocal>, fe);
+  RUSTORCH_OP(m, _foreach_lerp_Scalar, n::foreach_lerp_scalar_op, fe);
+  RUSTORCH_OP(m, _foreach_lerp__Scalar, n::foreach_lerp_scalar_op_, fe);
+  RUSTORCH_OP(m, _foreach_lerp_List, n::foreach_lerp_list_op, fe);
+  RUSTORCH_OP(m, _foreach_lerp__List, n::foreach_lerp_list_op_, fe);
+  RUSTORCH_OP(m, _foreach_zero_, n::foreach_zero, n::foreach_zero_ok);
 }

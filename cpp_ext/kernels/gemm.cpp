@@ -25,19 +25,6 @@ struct Blocking {
   int64_t kc, mc, nc;
 };
 
-template <typename T>
-MicroKernel<T> pick_microkernel();
-template <>
-MicroKernel<float> pick_microkernel<float>() {
-  return cpu::best_isa() >= cpu::Isa::avx2 ? gemm_detail::microkernel_f32_avx2()
-                                           : gemm_detail::microkernel_f32_scalar();
-}
-template <>
-MicroKernel<double> pick_microkernel<double>() {
-  return cpu::best_isa() >= cpu::Isa::avx2 ? gemm_detail::microkernel_f64_avx2()
-                                           : gemm_detail::microkernel_f64_scalar();
-}
-
 int64_t round_down(int64_t v, int64_t multiple) {
   return std::max(multiple, v / multiple * multiple);
 }
@@ -48,7 +35,7 @@ template <typename T>
 const Blocking<T>& blocking() {
   static const Blocking<T> blk = [] {
     const auto& cs = cpu::cache_sizes();
-    Blocking<T> b{pick_microkernel<T>(), 0, 0, 0};
+    Blocking<T> b{gemm_detail::microkernel<T>(cpu::best_isa()), 0, 0, 0};
     const int64_t sz = sizeof(T);
     b.kc = std::clamp<int64_t>(round_down(cs.l1d / (2 * b.ukr.nr * sz), 8), 64, 1024);
     b.mc = std::clamp<int64_t>(round_down(cs.l2 / (2 * b.kc * sz), b.ukr.mr), b.ukr.mr,

@@ -2,10 +2,14 @@
 //   C[0:MR, 0:NR] = alpha * (A_panel . B_panel) + beta * C     (beta == 0: C is never read)
 // A_panel is packed as k columns of MR contiguous values, B_panel as k rows of NR contiguous
 // values, both 64-byte aligned (gemm.cpp packs them). Each ISA file defines its kernels and their
-// MR/NR; gemm.cpp picks one at run time from cpu::best_isa().
+// MR/NR; the {isa, dtype} table in gemm_microkernel_table.cpp lists them, best ISA first, and
+// microkernel<T>(isa) returns the first entry the CPU can run. Adding an ISA: one file with its
+// kernels, one entry per dtype in the table.
 #pragma once
 
 #include <cstdint>
+
+#include "kernels/cpu_info.h"
 
 namespace rustorch::kernels::gemm_detail {
 
@@ -29,10 +33,15 @@ struct MicroKernel {
   InterleaveFn<T> interleave_nr = nullptr;  // r = nr
 };
 
+// One per ISA file (gemm_microkernel_<isa>.cpp).
 MicroKernel<float> microkernel_f32_scalar();
 MicroKernel<double> microkernel_f64_scalar();
 MicroKernel<float> microkernel_f32_avx2();
 MicroKernel<double> microkernel_f64_avx2();
+
+// The table lookup: the kernel of the best ISA in the table that `isa` can run.
+template <typename T>
+MicroKernel<T> microkernel(cpu::Isa isa);
 
 // The write-back every kernel shares for tiles it cannot store with vectors (C not row-contiguous):
 // acc is MR x NR row-major. Same rounding as the vector path: fma(beta, c, alpha * acc).

@@ -1,4 +1,5 @@
-// AVX2+FMA micro-kernels (Haswell and later, Zen): 6 x 16 float and 6 x 8 double. Each keeps
+// AVX2+FMA micro-kernels (Haswell and later, Zen): 6 x 16 float and 6 x 8 double, one template
+// over the vector type. Each keeps
 // 12 ymm accumulators, 2 ymm of B and 1 broadcast of A in registers: 12 FMAs per 2 loads + 6
 // broadcasts, which keeps both FMA pipes busy.
 #include <immintrin.h>
@@ -6,6 +7,7 @@
 #include "kernels/gemm_microkernel.h"
 
 #define RUSTORCH_AVX2 __attribute__((target("avx2,fma")))
+#define RUSTORCH_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
 
 namespace rustorch::kernels::gemm_detail {
 namespace {
@@ -20,93 +22,84 @@ namespace {
   c##I##1 = FMA(ai, b1, c##I##1)
 #define ACC_ALL(F) F(0, c00, c01); F(1, c10, c11); F(2, c20, c21); F(3, c30, c31); F(4, c40, c41); F(5, c50, c51)
 
-RUSTORCH_AVX2 void ukr_f32_6x16(int64_t k, const float* a, const float* b, float* c, int64_t rsc,
-                                int64_t csc, float alpha, float beta) {
-  ACC_DECL(_mm256_setzero_ps);
-  for (int i = 0; i < 6; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * rsc), _MM_HINT_T0);
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < k; ++p) {
-    const __m256 b0 = _mm256_load_ps(b);
-    const __m256 b1 = _mm256_load_ps(b + 8);
-    __m256 ai;
-    ACC_ROW(0, _mm256_broadcast_ss, _mm256_fmadd_ps);
-    ACC_ROW(1, _mm256_broadcast_ss, _mm256_fmadd_ps);
-    ACC_ROW(2, _mm256_broadcast_ss, _mm256_fmadd_ps);
-    ACC_ROW(3, _mm256_broadcast_ss, _mm256_fmadd_ps);
-    ACC_ROW(4, _mm256_broadcast_ss, _mm256_fmadd_ps);
-    ACC_ROW(5, _mm256_broadcast_ss, _mm256_fmadd_ps);
-    a += 6;
-    b += 16;
-  }
-  if (csc == 1) {
-    const __m256 va = _mm256_set1_ps(alpha);
-    if (beta == 0.0f) {
-#define STORE0(I, X0, X1)                                         \
-  _mm256_storeu_ps(c + I * rsc, _mm256_mul_ps(va, X0));           \
-  _mm256_storeu_ps(c + I * rsc + 8, _mm256_mul_ps(va, X1))
-      ACC_ALL(STORE0);
-#undef STORE0
-    } else {
-      const __m256 vb = _mm256_set1_ps(beta);
-#define STOREB(I, X0, X1)                                                                      \
-  _mm256_storeu_ps(c + I * rsc,                                                                \
-                   _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + I * rsc), _mm256_mul_ps(va, X0)));  \
-  _mm256_storeu_ps(c + I * rsc + 8,                                                            \
-                   _mm256_fmadd_ps(vb, _mm256_loadu_ps(c + I * rsc + 8), _mm256_mul_ps(va, X1)))
-      ACC_ALL(STOREB);
-#undef STOREB
-    }
-  } else {
-    alignas(32) float acc[6 * 16];
-#define SPILL(I, X0, X1) _mm256_store_ps(acc + I * 16, X0); _mm256_store_ps(acc + I * 16 + 8, X1)
-    ACC_ALL(SPILL);
-#undef SPILL
-    store_tile_generic(acc, 6, 16, 16, c, rsc, csc, alpha, beta);
-  }
-}
+// The vector operations of one dtype, so both kernels are one template.
+template <typename T>
+struct Vec;
+template <>
+struct Vec<float> {
+  using V = __m256;
+  static constexpr int kLanes = 8;
+  RUSTORCH_AVX2_INLINE static V zero() { return _mm256_setzero_ps(); }
+  RUSTORCH_AVX2_INLINE static V load(const float* p) { return _mm256_load_ps(p); }
+  RUSTORCH_AVX2_INLINE static V loadu(const float* p) { return _mm256_loadu_ps(p); }
+  RUSTORCH_AVX2_INLINE static void store(float* p, V v) { _mm256_store_ps(p, v); }
+  RUSTORCH_AVX2_INLINE static void storeu(float* p, V v) { _mm256_storeu_ps(p, v); }
+  RUSTORCH_AVX2_INLINE static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  RUSTORCH_AVX2_INLINE static V set1(float v) { return _mm256_set1_ps(v); }
+  RUSTORCH_AVX2_INLINE static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  RUSTORCH_AVX2_INLINE static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+};
+template <>
+struct Vec<double> {
+  using V = __m256d;
+  static constexpr int kLanes = 4;
+  RUSTORCH_AVX2_INLINE static V zero() { return _mm256_setzero_pd(); }
+  RUSTORCH_AVX2_INLINE static V load(const double* p) { return _mm256_load_pd(p); }
+  RUSTORCH_AVX2_INLINE static V loadu(const double* p) { return _mm256_loadu_pd(p); }
+  RUSTORCH_AVX2_INLINE static void store(double* p, V v) { _mm256_store_pd(p, v); }
+  RUSTORCH_AVX2_INLINE static void storeu(double* p, V v) { _mm256_storeu_pd(p, v); }
+  RUSTORCH_AVX2_INLINE static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
+  RUSTORCH_AVX2_INLINE static V set1(double v) { return _mm256_set1_pd(v); }
+  RUSTORCH_AVX2_INLINE static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  RUSTORCH_AVX2_INLINE static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+};
 
-RUSTORCH_AVX2 void ukr_f64_6x8(int64_t k, const double* a, const double* b, double* c,
-                               int64_t rsc, int64_t csc, double alpha, double beta) {
-  ACC_DECL(_mm256_setzero_pd);
+// 6 x (2 vectors) tile: 6 x 16 floats or 6 x 8 doubles.
+template <typename T>
+RUSTORCH_AVX2 void ukr_6x2v(int64_t k, const T* a, const T* b, T* c, int64_t rsc, int64_t csc,
+                            T alpha, T beta) {
+  using W = Vec<T>;
+  using V = typename W::V;
+  constexpr int L = W::kLanes;
+  constexpr int NR = 2 * L;
+  ACC_DECL(W::zero);
   for (int i = 0; i < 6; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * rsc), _MM_HINT_T0);
 #pragma GCC unroll 4
   for (int64_t p = 0; p < k; ++p) {
-    const __m256d b0 = _mm256_load_pd(b);
-    const __m256d b1 = _mm256_load_pd(b + 4);
-    __m256d ai;
-    ACC_ROW(0, _mm256_broadcast_sd, _mm256_fmadd_pd);
-    ACC_ROW(1, _mm256_broadcast_sd, _mm256_fmadd_pd);
-    ACC_ROW(2, _mm256_broadcast_sd, _mm256_fmadd_pd);
-    ACC_ROW(3, _mm256_broadcast_sd, _mm256_fmadd_pd);
-    ACC_ROW(4, _mm256_broadcast_sd, _mm256_fmadd_pd);
-    ACC_ROW(5, _mm256_broadcast_sd, _mm256_fmadd_pd);
+    const V b0 = W::load(b);
+    const V b1 = W::load(b + L);
+    V ai;
+    ACC_ROW(0, W::bcast, W::fma);
+    ACC_ROW(1, W::bcast, W::fma);
+    ACC_ROW(2, W::bcast, W::fma);
+    ACC_ROW(3, W::bcast, W::fma);
+    ACC_ROW(4, W::bcast, W::fma);
+    ACC_ROW(5, W::bcast, W::fma);
     a += 6;
-    b += 8;
+    b += NR;
   }
   if (csc == 1) {
-    const __m256d va = _mm256_set1_pd(alpha);
-    if (beta == 0.0) {
-#define STORE0(I, X0, X1)                                         \
-  _mm256_storeu_pd(c + I * rsc, _mm256_mul_pd(va, X0));           \
-  _mm256_storeu_pd(c + I * rsc + 4, _mm256_mul_pd(va, X1))
+    const V va = W::set1(alpha);
+    if (beta == T(0)) {
+#define STORE0(I, X0, X1)                          \
+  W::storeu(c + I * rsc, W::mul(va, X0));          \
+  W::storeu(c + I * rsc + L, W::mul(va, X1))
       ACC_ALL(STORE0);
 #undef STORE0
     } else {
-      const __m256d vb = _mm256_set1_pd(beta);
-#define STOREB(I, X0, X1)                                                                      \
-  _mm256_storeu_pd(c + I * rsc,                                                                \
-                   _mm256_fmadd_pd(vb, _mm256_loadu_pd(c + I * rsc), _mm256_mul_pd(va, X0)));  \
-  _mm256_storeu_pd(c + I * rsc + 4,                                                            \
-                   _mm256_fmadd_pd(vb, _mm256_loadu_pd(c + I * rsc + 4), _mm256_mul_pd(va, X1)))
+      const V vb = W::set1(beta);
+#define STOREB(I, X0, X1)                                                             \
+  W::storeu(c + I * rsc, W::fma(vb, W::loadu(c + I * rsc), W::mul(va, X0)));          \
+  W::storeu(c + I * rsc + L, W::fma(vb, W::loadu(c + I * rsc + L), W::mul(va, X1)))
       ACC_ALL(STOREB);
 #undef STOREB
     }
   } else {
-    alignas(32) double acc[6 * 8];
-#define SPILL(I, X0, X1) _mm256_store_pd(acc + I * 8, X0); _mm256_store_pd(acc + I * 8 + 4, X1)
+    alignas(32) T acc[6 * NR];
+#define SPILL(I, X0, X1) W::store(acc + I * NR, X0); W::store(acc + I * NR + L, X1)
     ACC_ALL(SPILL);
 #undef SPILL
-    store_tile_generic(acc, 6, 8, 8, c, rsc, csc, alpha, beta);
+    store_tile_generic(acc, 6, NR, NR, c, rsc, csc, alpha, beta);
   }
 }
 
@@ -209,14 +202,15 @@ RUSTORCH_AVX2 void interleave6_f64(const double* src, int64_t ld, int64_t k, dou
 #undef ACC_DECL
 #undef ACC_ROW
 #undef ACC_ALL
+#undef RUSTORCH_AVX2_INLINE
 
 }  // namespace
 
 MicroKernel<float> microkernel_f32_avx2() {
-  return {6, 16, &ukr_f32_6x16, "avx2 6x16", &interleave6_f32, &interleave16_f32};
+  return {6, 16, &ukr_6x2v<float>, "avx2 6x16", &interleave6_f32, &interleave16_f32};
 }
 MicroKernel<double> microkernel_f64_avx2() {
-  return {6, 8, &ukr_f64_6x8, "avx2 6x8", &interleave6_f64, &interleave8_f64};
+  return {6, 8, &ukr_6x2v<double>, "avx2 6x8", &interleave6_f64, &interleave8_f64};
 }
 
 }  // namespace rustorch::kernels::gemm_detail

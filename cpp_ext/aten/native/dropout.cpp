@@ -1,13 +1,16 @@
-#include "kernels/dropout.h"
+#include "aten/native/dropout.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <mutex>
 
 #include "kernels/simd_math.h"
+#include "runtime/generator.h"
 
-namespace rustorch::kernels {
+namespace rustorch::native {
+using namespace ::rustorch::kernels;  // raw compute: gemm, simd helpers
 namespace {
 
 constexpr uint32_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
@@ -124,4 +127,16 @@ std::tuple<at::Tensor, at::Tensor> native_dropout(const at::Tensor& input, doubl
   return {out, mask};
 }
 
-}  // namespace rustorch::kernels
+std::tuple<at::Tensor, at::Tensor> native_dropout_op(const at::Tensor& input, double p,
+                                                     std::optional<bool> train) {
+  uint64_t seed = 0;
+  if ((!train.has_value() || *train) && input.numel() > 0) {
+    // Philox keyed by one 64-bit draw, counter = element index: same mask at any thread count.
+    at::CPUGeneratorImpl* gen = ::rustorch::generator_impl(std::nullopt, input.device().index());
+    std::lock_guard<std::mutex> lock(gen->mutex_);
+    seed = gen->random64();
+  }
+  return native_dropout(input, p, train, seed, 0);
+}
+
+}  // namespace rustorch::native

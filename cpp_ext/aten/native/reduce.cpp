@@ -1,4 +1,4 @@
-#include "kernels/reduce.h"
+#include "aten/native/reduce.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch_v2.h>
@@ -12,7 +12,8 @@
 
 #include "kernels/simd_math.h"
 
-namespace rustorch::kernels {
+namespace rustorch::native {
+using namespace ::rustorch::kernels;  // raw compute: gemm, simd helpers
 namespace {
 
 constexpr int64_t kChunk = 8192;  // elements per partial sum; fixed, never thread-dependent
@@ -298,4 +299,4 @@ at::Tensor argmax(const at::Tensor& self, std::optional<int64_t> dim, bool keepd
   return out;
 }
 
-}  // namespace rustorch::kernels
+}  // namespace rustorch::native

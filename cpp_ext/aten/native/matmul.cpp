@@ -1,4 +1,4 @@
-#include "kernels/gemm_ops.h"
+#include "aten/native/matmul.h"
 
 #include <ATen/Dispatch.h>
 #include <ATen/ExpandUtils.h>
@@ -8,7 +8,8 @@
 
 #include "kernels/gemm.h"
 
-namespace rustorch::kernels {
+namespace rustorch::native {
+using namespace ::rustorch::kernels;  // raw compute: gemm, simd helpers
 namespace {
 
 void check_dtypes(const at::Tensor& a, const at::Tensor& b, const char* an, const char* bn) {
@@ -186,4 +187,13 @@ at::Tensor& baddbmm_(at::Tensor& self, const at::Tensor& batch1, const at::Tenso
   return self;
 }
 
-}  // namespace rustorch::kernels
+bool same_gemm_operands(const at::Tensor& like, std::initializer_list<const at::Tensor*> others) {
+  if (!gemm_supports(like)) return false;
+  for (const at::Tensor* t : others) {
+    if (t == nullptr || !t->defined()) continue;
+    if (t->scalar_type() != like.scalar_type() || t->device() != like.device()) return false;
+  }
+  return true;
+}
+
+}  // namespace rustorch::native

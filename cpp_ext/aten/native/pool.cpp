@@ -1,6 +1,6 @@
 // max_pool2d over contiguous NCHW planes; each (n, c) plane is one unit of parallel work, and
 // the backward scatters into its own plane only, in a fixed order (deterministic).
-#include "kernels/pool.h"
+#include "aten/native/pool.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -10,7 +10,7 @@
 #include <cstring>
 #include <limits>
 
-namespace rustorch::kernels {
+namespace rustorch::native {
 namespace {
 
 struct PoolGeom {
@@ -195,4 +195,4 @@ at::Tensor max_pool2d_with_indices_backward(const at::Tensor& grad_output, const
   return gi;
 }
 
-}  // namespace rustorch::kernels
+}  // namespace rustorch::native

@@ -1,7 +1,7 @@
 // NLL loss on a (N, C, S) view of the input: S = 1 for nll_loss, H*W for nll_loss2d.
 // Reductions sum fixed-size chunks in parallel and combine the partial sums in chunk order,
 // so the result is the same at any thread count.
-#include "kernels/nll.h"
+#include "aten/native/nll.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -10,7 +10,7 @@
 #include <cstring>
 #include <vector>
 
-namespace rustorch::kernels {
+namespace rustorch::native {
 namespace {
 
 constexpr int64_t kChunk = 4096;
@@ -247,4 +247,4 @@ at::Tensor nll_loss2d_backward(const at::Tensor& grad_output, const at::Tensor& 
                          total_weight, sh, true);
 }
 
-}  // namespace rustorch::kernels
+}  // namespace rustorch::native

@@ -7,7 +7,7 @@
 #include <optional>
 #include <tuple>
 
-namespace rustorch::kernels {
+namespace rustorch::native {
 
 // True when these kernels handle the dtypes/layouts; otherwise use the fallback.
 bool nll_supported(const at::Tensor& self, const at::Tensor& target,
@@ -30,4 +30,16 @@ at::Tensor nll_loss2d_backward(const at::Tensor& grad_output, const at::Tensor& 
                                int64_t reduction, int64_t ignore_index,
                                const at::Tensor& total_weight);
 
-}  // namespace rustorch::kernels
+// Predicates of the aten ops (argument lists as registered).
+inline bool nll_forward_ok(const at::Tensor& self, const at::Tensor& target,
+                           const std::optional<at::Tensor>& weight, int64_t, int64_t) {
+  return nll_supported(self, target, weight);
+}
+inline bool nll_backward_ok(const at::Tensor& grad_output, const at::Tensor& self,
+                            const at::Tensor& target, const std::optional<at::Tensor>& weight,
+                            int64_t, int64_t, const at::Tensor& total_weight) {
+  return nll_supported(self, target, weight) && grad_output.scalar_type() == self.scalar_type() &&
+         total_weight.scalar_type() == self.scalar_type();
+}
+
+}  // namespace rustorch::native

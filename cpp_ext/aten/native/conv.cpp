@@ -1,4 +1,4 @@
-#include "kernels/conv.h"
+#include "aten/native/conv.h"
 
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
@@ -8,12 +8,15 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
+#include "aten/native/matmul.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_scratch.h"
 #include "kernels/cpu_info.h"
 
-namespace rustorch::kernels {
+namespace rustorch::native {
+using namespace ::rustorch::kernels;  // raw compute: gemm, simd helpers
 namespace {
 
 // Sizes of one conv2d call. Per group: Cg input channels, Mg output channels, K = Cg*KH*KW.
@@ -343,4 +346,63 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
   return {gx, gw, gb};
 }
 
-}  // namespace rustorch::kernels
+// ---- aten::convolution / convolution_backward -----------------------------------------------
+
+namespace {
+
+bool conv_operands(const at::Tensor& input, const at::Tensor& weight, bool transposed,
+                   std::initializer_list<const at::Tensor*> others) {
+  const int64_t d = input.dim();
+  return !transposed && (d == 4 || d == 3) && weight.dim() == d &&
+         same_gemm_operands(input, others);
+}
+
+// A 1-D parameter list as its 2-D form for height 1: {v} -> {h_value, v}.
+std::vector<int64_t> as_2d(at::IntArrayRef v, int64_t h_value) {
+  return {h_value, v.empty() ? h_value : v.back()};
+}
+
+}  // namespace
+
+bool convolution_ok(const at::Tensor& input, const at::Tensor& weight,
+                    const std::optional<at::Tensor>& bias, at::IntArrayRef, at::IntArrayRef,
+                    at::IntArrayRef, bool transposed, at::IntArrayRef, int64_t) {
+  return conv_operands(input, weight, transposed, {&weight, bias ? &*bias : nullptr});
+}
+
+bool convolution_backward_ok(const at::Tensor& grad_output, const at::Tensor& input,
+                             const at::Tensor& weight, at::OptionalIntArrayRef, at::IntArrayRef,
+                             at::IntArrayRef, at::IntArrayRef, bool transposed, at::IntArrayRef,
+                             int64_t, std::array<bool, 3>) {
+  return conv_operands(input, weight, transposed, {&weight, &grad_output}) &&
+         grad_output.dim() == input.dim();
+}
+
+at::Tensor convolution(const at::Tensor& input, const at::Tensor& weight,
+                       const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                       at::IntArrayRef padding, at::IntArrayRef dilation, bool transposed,
+                       at::IntArrayRef output_padding, int64_t groups) {
+  if (input.dim() == 3) {
+    return conv2d_forward(input.unsqueeze(2), weight.unsqueeze(2), bias, as_2d(stride, 1),
+                          as_2d(padding, 0), as_2d(dilation, 1), groups)
+        .squeeze(2);
+  }
+  return conv2d_forward(input, weight, bias, stride, padding, dilation, groups);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> convolution_backward(
+    const at::Tensor& grad_output, const at::Tensor& input, const at::Tensor& weight,
+    at::OptionalIntArrayRef bias_sizes, at::IntArrayRef stride, at::IntArrayRef padding,
+    at::IntArrayRef dilation, bool transposed, at::IntArrayRef output_padding, int64_t groups,
+    std::array<bool, 3> output_mask) {
+  if (input.dim() == 3) {
+    auto [gi, gw, gb] = conv2d_backward(grad_output.unsqueeze(2), input.unsqueeze(2),
+                                        weight.unsqueeze(2), as_2d(stride, 1), as_2d(padding, 0),
+                                        as_2d(dilation, 1), groups, output_mask);
+    return {gi.defined() ? gi.squeeze(2) : gi, gw.defined() ? gw.squeeze(2) : gw, gb};
+  }
+  return conv2d_backward(grad_output, input, weight, stride, padding, dilation, groups,
+                         output_mask);
+}
+
+}  // namespace rustorch::native

@@ -1,7 +1,7 @@
 // Softmax family. Rows along the last dimension (the cross-entropy case) use AVX2 with a
 // vectorized exp; other dimensions run column-wise. Each output row is computed by one thread
 // in a fixed order, so results do not depend on the thread count.
-#include "kernels/softmax.h"
+#include "aten/native/softmax.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -13,7 +13,8 @@
 
 #include "kernels/simd_math.h"
 
-namespace rustorch::kernels {
+namespace rustorch::native {
+using namespace ::rustorch::kernels;  // raw compute: gemm, simd helpers
 namespace {
 
 struct Split {
@@ -289,4 +290,4 @@ at::Tensor softmax_backward(const at::Tensor& grad_output, const at::Tensor& out
   return backward<false>(grad_output, output, dim, input_dtype);
 }
 
-}  // namespace rustorch::kernels
+}  // namespace rustorch::native

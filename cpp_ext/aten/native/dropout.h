@@ -8,13 +8,9 @@
 #include <optional>
 #include <tuple>
 
-namespace rustorch::kernels {
+namespace rustorch::native {
 
 bool dropout_supported(const at::Tensor& input);
-
-// Philox counter blocks a call with `numel` elements consumes (4 random words per block);
-// the caller advances its generator's offset by this much.
-inline uint64_t dropout_offset_increment(int64_t numel) { return (uint64_t(numel) + 3) / 4; }
 
 // Returns (output, bool mask). train = false (or p = 0 with train) keeps everything.
 std::tuple<at::Tensor, at::Tensor> native_dropout(const at::Tensor& input, double p,
@@ -24,4 +20,11 @@ std::tuple<at::Tensor, at::Tensor> native_dropout(const at::Tensor& input, doubl
 // Fills `out` (4 * n_blocks words) with Philox4x32-10 output for counters offset..offset+n-1.
 void philox_fill(uint64_t seed, uint64_t offset, int64_t n_blocks, uint32_t* out);
 
-}  // namespace rustorch::kernels
+// aten::native_dropout: one draw from the device's default generator keys the whole mask.
+std::tuple<at::Tensor, at::Tensor> native_dropout_op(const at::Tensor& input, double p,
+                                                     std::optional<bool> train);
+inline bool native_dropout_ok(const at::Tensor& input, double, std::optional<bool>) {
+  return dropout_supported(input);
+}
+
+}  // namespace rustorch::native

@@ -1,8 +1,8 @@
-#include "kernels/foreach.h"
+#include "aten/native/foreach.h"
 
 #include <ATen/ATen.h>
 
-namespace rustorch::kernels {
+namespace rustorch::native {
 namespace {
 
 void check_lengths(at::TensorList a, at::TensorList b) {
@@ -23,8 +23,9 @@ std::vector<at::Tensor> each(at::TensorList self, bool inplace, Fn&& fn) {
 
 }  // namespace
 
-bool foreach_supported(std::initializer_list<at::TensorList> lists) {
-  const at::TensorList first = *lists.begin();
+bool foreach_supported(c10::ArrayRef<at::TensorList> lists) {
+  if (lists.empty()) return true;
+  const at::TensorList first = lists.front();
   for (const auto& l : lists)
     if (l.size() != first.size()) return true;  // let the kernel raise the length error
   for (size_t i = 0; i < first.size(); ++i) {
@@ -123,4 +124,24 @@ void foreach_zero(at::TensorList self) {
   }
 }
 
-}  // namespace rustorch::kernels
+std::vector<at::Tensor> foreach_add_tensor(at::TensorList self, const at::Tensor& other,
+                                           const at::Scalar& alpha) {
+  const at::Scalar s = scalar_of(other);
+  std::vector<at::Tensor> out;
+  out.reserve(self.size());
+  for (const auto& t : self) out.push_back(binary_scalar(BinaryOp::Add, t, s, alpha, at::Tensor()));
+  return out;
+}
+
+void foreach_add_tensor_(at::TensorList self, const at::Tensor& other, const at::Scalar& alpha) {
+  const at::Scalar s = scalar_of(other);
+  for (const auto& t : self) binary_scalar(BinaryOp::Add, t, s, alpha, t);
+}
+
+bool foreach_zero_ok(at::TensorList self) {
+  for (const auto& t : self)
+    if (!fill_supported(t)) return false;
+  return true;
+}
+
+}  // namespace rustorch::native

@@ -1,5 +1,5 @@
 // Element-wise kernels: the op math lives in small functors; loops::for_each runs them.
-#include "kernels/elementwise.h"
+#include "aten/native/elementwise.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch_v2.h>
@@ -8,16 +8,16 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/elementwise_loops.h"
+#include "aten/native/elementwise_loops.h"
 
-namespace rustorch::kernels {
+namespace rustorch::native {
 namespace {
 
 bool is_float(at::ScalarType t) { return t == at::kFloat || t == at::kDouble; }
 
 // dtype shared by the operands that decide the result dtype, in PyTorch's priority order:
 // tensors with dims, else 0-dim tensors, else wrapped Python numbers. nullopt when they differ.
-std::optional<at::ScalarType> deciding_dtype(std::initializer_list<at::Tensor> inputs) {
+std::optional<at::ScalarType> deciding_dtype(c10::ArrayRef<at::Tensor> inputs) {
   auto rank = [](const at::Tensor& t) {
     return t.dim() > 0 ? 2 : t.unsafeGetTensorImpl()->is_wrapped_number() ? 0 : 1;
   };
@@ -91,7 +91,7 @@ T lerp_value(T self, T end, T w) {
 
 }  // namespace
 
-bool float_elementwise_supported(std::initializer_list<at::Tensor> inputs, const at::Tensor& out) {
+bool float_elementwise_supported(c10::ArrayRef<at::Tensor> inputs, const at::Tensor& out) {
   auto dt = deciding_dtype(inputs);
   if (!dt || !is_float(*dt)) return false;
   for (const auto& t : inputs) {
@@ -99,6 +99,18 @@ bool float_elementwise_supported(std::initializer_list<at::Tensor> inputs, const
     if (st != *dt && (at::isComplexType(st) || !(at::isFloatingType(st) || at::isIntegralType(st, true))))
       return false;
   }
+  return !out.defined() || (out.scalar_type() == *dt && out.layout() == at::kStrided);
+}
+
+bool integer_elementwise_supported(c10::ArrayRef<at::Tensor> inputs, const at::Tensor& out) {
+  // The signed and unsigned 8-bit to 64-bit types ATen's integer kernels dispatch over.
+  auto integral = [](at::ScalarType t) {
+    return t == at::kByte || t == at::kChar || t == at::kShort || t == at::kInt || t == at::kLong;
+  };
+  auto dt = deciding_dtype(inputs);
+  if (!dt || !integral(*dt)) return false;
+  for (const auto& t : inputs)
+    if (!integral(t.scalar_type())) return false;
   return !out.defined() || (out.scalar_type() == *dt && out.layout() == at::kStrided);
 }
 
@@ -110,8 +122,10 @@ bool float_scalar_supported(const at::Tensor& self, const at::Scalar& s, const a
 at::Tensor binary(BinaryOp op, const at::Tensor& a, const at::Tensor& b, const at::Scalar& alpha,
                   const at::Tensor& out) {
   const at::ScalarType dt = *deciding_dtype({a, b});
+  // Integer division is true division in PyTorch (a float result): never on integer operands.
+  TORCH_CHECK(op != BinaryOp::Div || is_float(dt), "rustorch binary: div of integer tensors");
   auto iter = build(out, {a, b}, dt, dt);
-  AT_DISPATCH_FLOATING_TYPES(dt, "rustorch_binary", [&] {
+  AT_DISPATCH_V2(dt, "rustorch_binary", AT_WRAP([&] {
     using T = scalar_t;
     switch (op) {
       case BinaryOp::Add: loops::for_each<T, T, T>(iter, AddF<T>{alpha.to<T>()}); break;
@@ -119,7 +133,7 @@ at::Tensor binary(BinaryOp op, const at::Tensor& a, const at::Tensor& b, const a
       case BinaryOp::Mul: loops::for_each<T, T, T>(iter, MulF<T>{}); break;
       case BinaryOp::Div: loops::for_each<T, T, T>(iter, DivF<T>{}); break;
     }
-  });
+  }), at::kFloat, at::kDouble, AT_EXPAND(AT_INTEGRAL_TYPES));
   return result(iter, out);
 }
 
@@ -310,4 +324,135 @@ at::Tensor& fill(at::Tensor& self, const at::Scalar& value) {
   return self;
 }
 
-}  // namespace rustorch::kernels
+// ---- aten-signature forms -----------------------------------------------------------------
+
+at::Tensor addcmul_op(const at::Tensor& self, const at::Tensor& t1, const at::Tensor& t2,
+                      const at::Scalar& value) {
+  return addcmul(self, t1, t2, value, at::Tensor());
+}
+at::Tensor& addcmul_op_(at::Tensor& self, const at::Tensor& t1, const at::Tensor& t2,
+                        const at::Scalar& value) {
+  addcmul(self, t1, t2, value, self);
+  return self;
+}
+at::Tensor addcdiv_op(const at::Tensor& self, const at::Tensor& t1, const at::Tensor& t2,
+                      const at::Scalar& value) {
+  return addcdiv(self, t1, t2, value, at::Tensor());
+}
+at::Tensor& addcdiv_op_(at::Tensor& self, const at::Tensor& t1, const at::Tensor& t2,
+                        const at::Scalar& value) {
+  addcdiv(self, t1, t2, value, self);
+  return self;
+}
+at::Tensor lerp_scalar_op(const at::Tensor& self, const at::Tensor& end, const at::Scalar& w) {
+  return lerp_scalar(self, end, w, at::Tensor());
+}
+at::Tensor& lerp_scalar_op_(at::Tensor& self, const at::Tensor& end, const at::Scalar& w) {
+  lerp_scalar(self, end, w, self);
+  return self;
+}
+at::Tensor lerp_tensor_op(const at::Tensor& self, const at::Tensor& end, const at::Tensor& w) {
+  return lerp_tensor(self, end, w, at::Tensor());
+}
+at::Tensor& lerp_tensor_op_(at::Tensor& self, const at::Tensor& end, const at::Tensor& w) {
+  lerp_tensor(self, end, w, self);
+  return self;
+}
+at::Tensor threshold_backward_op(const at::Tensor& grad, const at::Tensor& self,
+                                 const at::Scalar& threshold) {
+  return threshold_backward(grad, self, threshold, at::Tensor());
+}
+
+at::Tensor eq_tensor_op(const at::Tensor& self, const at::Tensor& other) {
+  return eq(self, other, at::Tensor());
+}
+at::Tensor& eq_tensor_out(const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
+  eq(self, other, out);
+  return out;
+}
+at::Tensor eq_scalar_op(const at::Tensor& self, const at::Scalar& other) {
+  return eq_scalar(self, other, at::Tensor());
+}
+at::Tensor& eq_scalar_out(const at::Tensor& self, const at::Scalar& other, at::Tensor& out) {
+  eq_scalar(self, other, out);
+  return out;
+}
+bool eq_tensor_ok(const at::Tensor& self, const at::Tensor& other) {
+  return eq_supported(self, other, at::Tensor());
+}
+bool eq_tensor_out_ok(const at::Tensor& self, const at::Tensor& other, at::Tensor& out) {
+  return eq_supported(self, other, out);
+}
+bool eq_scalar_ok(const at::Tensor& self, const at::Scalar& other) {
+  return eq_scalar_supported(self, other, at::Tensor());
+}
+bool eq_scalar_out_ok(const at::Tensor& self, const at::Scalar& other, at::Tensor& out) {
+  return eq_scalar_supported(self, other, out);
+}
+
+at::Tensor& fill_scalar_(at::Tensor& self, const at::Scalar& value) { return fill(self, value); }
+at::Tensor& fill_tensor_(at::Tensor& self, const at::Tensor& value) {
+  return fill(self, value.item());
+}
+at::Tensor& zero_op_(at::Tensor& self) { return fill(self, 0); }
+bool fill_scalar_ok(at::Tensor& self, const at::Scalar& value) {
+  return fill_supported(self) && !value.isComplex();
+}
+bool fill_tensor_ok(at::Tensor& self, const at::Tensor& value) {
+  return fill_supported(self) && value.dim() == 0 && !at::isComplexType(value.scalar_type());
+}
+bool zero_ok(at::Tensor& self) { return fill_supported(self); }
+
+at::Tensor native_dropout_backward(const at::Tensor& grad, const at::Tensor& mask, double scale) {
+  return dropout_backward(grad, mask, scale);
+}
+bool native_dropout_backward_ok(const at::Tensor& grad, const at::Tensor& mask, double) {
+  return dropout_backward_supported(grad, mask);
+}
+
+namespace {
+
+at::Tensor pow_impl(const at::Tensor& self, const at::Scalar& exponent, const at::Tensor& out) {
+  const at::ScalarType dt = self.scalar_type();
+  auto iter = build(out, {self}, dt, dt);
+  AT_DISPATCH_FLOATING_TYPES(dt, "rustorch_pow_scalar", [&] {
+    using T = scalar_t;
+    const double e = exponent.to<double>();
+    // ATen's special cases (same results as its CPU kernel), then std::pow.
+    if (e == 2) {
+      loops::for_each<T, T>(iter, [](T x) { return x * x; });
+    } else if (e == 3) {
+      loops::for_each<T, T>(iter, [](T x) { return x * x * x; });
+    } else if (e == 0.5) {
+      loops::for_each<T, T>(iter, [](T x) { return std::sqrt(x); });
+    } else if (e == -0.5) {
+      loops::for_each<T, T>(iter, [](T x) { return T(1) / std::sqrt(x); });
+    } else if (e == -1) {
+      loops::for_each<T, T>(iter, [](T x) { return T(1) / x; });
+    } else if (e == -2) {
+      loops::for_each<T, T>(iter, [](T x) { return T(1) / (x * x); });
+    } else if (e == 1) {
+      loops::for_each<T, T>(iter, [](T x) { return x; });
+    } else {
+      const T et = static_cast<T>(e);
+      loops::for_each<T, T>(iter, [et](T x) { return std::pow(x, et); });
+    }
+  });
+  return result(iter, out);
+}
+
+}  // namespace
+
+at::Tensor pow_scalar(const at::Tensor& self, const at::Scalar& exponent) {
+  return pow_impl(self, exponent, at::Tensor());
+}
+at::Tensor& pow_scalar_out(const at::Tensor& self, const at::Scalar& exponent, at::Tensor& out) {
+  pow_impl(self, exponent, out);
+  return out;
+}
+at::Tensor& pow_scalar_(at::Tensor& self, const at::Scalar& exponent) {
+  pow_impl(self, exponent, self);
+  return self;
+}
+
+}  // namespace rustorch::native

@@ -1,13 +1,14 @@
-// Test-only op library: the GEMM and conv kernels on CPU tensors, so they can be tested and
-// benchmarked against ATen independently of the device runtime:
+// Test-only op library (not in the shipped extension; tests/testing_ext.py builds it on demand
+// and links it against rustorch_device._C): the GEMM and conv kernels on CPU tensors, so they
+// can be tested and benchmarked against ATen independently of the device runtime:
 //   torch.ops.rustorch_kernels.mm(a, b)
-// Other kernel files may add their ops with their own TORCH_LIBRARY_FRAGMENT.
 #include <torch/library.h>
 
-#include "kernels/conv.h"
+#include "aten/native/conv.h"
+#include "aten/native/matmul.h"
 #include "kernels/cpu_info.h"
 #include "kernels/gemm.h"
-#include "kernels/gemm_ops.h"
+#include "runtime/allocator.h"
 
 namespace {
 
@@ -18,6 +19,12 @@ std::string gemm_config(c10::ScalarType dtype) {
 }
 
 double cpu_clock_ghz() { return rustorch::cpu::measure_clock_ghz(); }
+
+// The allocator's size class of an n-byte request (tests/test_memory.py).
+int64_t round_size(int64_t n) {
+  TORCH_CHECK_VALUE(n >= 0, "round_size: n must be >= 0");
+  return static_cast<int64_t>(rustorch::DeviceAllocator::round_size(static_cast<size_t>(n)));
+}
 
 }  // namespace
 
@@ -36,15 +43,16 @@ TORCH_LIBRARY_FRAGMENT(rustorch_kernels, m) {
         "int[] padding, int[] dilation, int groups, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
   m.def("gemm_config(ScalarType dtype) -> str", &gemm_config);
   m.def("cpu_clock_ghz() -> float", &cpu_clock_ghz);
+  m.def("round_size(int n) -> int", &round_size);
 }
 
 TORCH_LIBRARY_IMPL(rustorch_kernels, CPU, m) {
-  m.impl("mm", &rustorch::kernels::mm);
-  m.impl("mm.out", &rustorch::kernels::mm_out);
-  m.impl("addmm", &rustorch::kernels::addmm);
-  m.impl("addmm.out", &rustorch::kernels::addmm_out);
-  m.impl("bmm", &rustorch::kernels::bmm);
-  m.impl("baddbmm", &rustorch::kernels::baddbmm);
-  m.impl("conv2d", &rustorch::kernels::conv2d_forward);
-  m.impl("conv2d_backward", &rustorch::kernels::conv2d_backward);
+  m.impl("mm", &rustorch::native::mm);
+  m.impl("mm.out", &rustorch::native::mm_out);
+  m.impl("addmm", &rustorch::native::addmm);
+  m.impl("addmm.out", &rustorch::native::addmm_out);
+  m.impl("bmm", &rustorch::native::bmm);
+  m.impl("baddbmm", &rustorch::native::baddbmm);
+  m.impl("conv2d", &rustorch::native::conv2d_forward);
+  m.impl("conv2d_backward", &rustorch::native::conv2d_backward);
 }

@@ -14,7 +14,8 @@
 
 #include "kernels/simd_math.h"
 
-namespace rustorch::kernels::loops {
+namespace rustorch::native::loops {
+namespace simd = ::rustorch::kernels::simd;
 
 template <typename Out, typename... In, typename Op, size_t... I>
 [[gnu::always_inline]] inline void contig_body(char** p, int64_t n, const Op& op,
@@ -71,4 +72,4 @@ void for_each(at::TensorIteratorBase& iter, const Op& op) {
   });
 }
 
-}  // namespace rustorch::kernels::loops
+}  // namespace rustorch::native::loops

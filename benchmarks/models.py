@@ -1,0 +1,138 @@
+"""Whole training steps of real models: rustorch against CPU ATen, measured in the same run.
+
+Cases (ratio = rustorch time / CPU time, interleaved medians; lower is better):
+  resnet18_train_step     torchvision resnet18 (10 classes), batch 16, 3x64x64, cross-entropy,
+                          SGD momentum 0.9                                   goal <= 0.8
+  transformer_train_step  nn.TransformerEncoderLayer(d_model 256, 4 heads, batch_first), seq 128,
+                          batch 16, AdamW                                     goal <= 0.6
+Both sides pass foreach=True to the optimizer (PyTorch's stock default is foreach on rustorch
+but the per-tensor loop on CPU); `ratio_stock_cpu` compares with CPU's stock default as well.
+Each line also reports the fallback calls of one step (goal: 0) and the peak memory of a step:
+the device allocator's peak on rustorch, the growth of the process's peak RSS on CPU (measured
+in a fresh child process, so it is the step's own memory).
+
+    python benchmarks/models.py [--only resnet18_train_step] [--threads 2] [--reps 5]
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from harness import Fn, emit, measure, parse_args, ratio_row, select
+
+import rustorch_device
+
+DEVICE = "rustorch"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    group: str
+    goal: float
+    # make(device, foreach) -> one training step
+    make: Callable[[str, bool | None], Fn]
+
+
+def resnet18_step(device: str, foreach: bool | None) -> Fn:
+    import torchvision
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=10).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=foreach)
+    x = torch.randn(16, 3, 64, 64).to(device)
+    y = torch.randint(0, 10, (16,)).to(device)
+
+    def step() -> None:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
+def transformer_step(device: str, foreach: bool | None) -> Fn:
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(256, 4, dim_feedforward=1024, batch_first=True).to(device)
+    opt = torch.optim.AdamW(layer.parameters(), lr=1e-4, foreach=foreach)
+    x = torch.randn(16, 128, 256).to(device)
+
+    def step() -> None:
+        opt.zero_grad()
+        layer(x).square().mean().backward()
+        opt.step()
+
+    return step
+
+
+CASES = [
+    Case("resnet18_train_step", "model", 0.8, resnet18_step),
+    Case("transformer_train_step", "model", 0.6, transformer_step),
+]
+
+CPU_PEAK = """
+import resource, sys, torch
+sys.path.insert(0, {bench!r})
+import models
+torch.set_num_threads({threads})
+step = getattr(models, {fn!r})("cpu", True)
+step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+step()
+print(max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+
+
+def cpu_step_peak_bytes(case: Case, threads: int) -> int | None:
+    """Peak-RSS growth of a second CPU step in a fresh process (the first step warms up)."""
+    code = CPU_PEAK.format(bench=str(Path(__file__).parent), threads=threads, fn=case.make.__name__)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        print(res.stderr[-2000:], file=sys.stderr)
+        return None
+    return int(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, args = parse_args(__doc__, argv)
+    selected = select(CASES, args.only, parser)
+    torch.set_num_threads(args.threads)
+    for case in selected:
+        ours = case.make(DEVICE, True)
+        cpu = case.make("cpu", True)
+        cpu_stock = case.make("cpu", None)
+        ours()  # warm-up: allocator cache, lazy state (momentum buffers, Adam moments)
+        torch.accelerator.reset_peak_memory_stats()
+        rustorch_device.reset_op_stats()
+        ours()
+        stats = rustorch_device.op_stats()
+        fallback = {op: s["fallback"] for op, s in stats.items() if s["fallback"]}
+        peak = torch.accelerator.max_memory_allocated()
+        ours_s, cpu_s = measure(ours, cpu, args.reps, args.min_time)
+        _, stock_s = measure(ours, cpu_stock, max(3, args.reps // 2), args.min_time)
+        row = ratio_row(
+            case.name,
+            case.group,
+            ours_s,
+            cpu_s,
+            goal=case.goal,
+            ratio_stock_cpu=round(statistics.median(ours_s) / statistics.median(stock_s), 3),
+            fallback_calls_per_step=sum(fallback.values()),
+            fallback_ops=fallback,
+            rustorch_peak_bytes=peak,
+            cpu_step_peak_rss_bytes=cpu_step_peak_bytes(case, args.threads),
+        )
+        emit(row)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
