@@ -7,9 +7,10 @@ Cases (ratio = rustorch time / CPU time, interleaved medians; lower is better):
                           batch 16, AdamW                                     goal <= 0.6
 Both sides pass foreach=True to the optimizer (PyTorch's stock default is foreach on rustorch
 but the per-tensor loop on CPU); `ratio_stock_cpu` compares with CPU's stock default as well.
-Each line also reports the fallback calls of one step (goal: 0) and the peak memory of a step:
-the device allocator's peak on rustorch, the growth of the process's peak RSS on CPU (measured
-in a fresh child process, so it is the step's own memory).
+Each line also reports the fallback calls of one step (goal: 0) and peak memory: on rustorch the
+allocator's peak during a step (parameters, gradients and optimizer state included); on CPU the
+growth of a fresh child process's peak RSS over two steps after the model and inputs exist
+(gradients, optimizer state and activations; the parameters already exist, so it undercounts).
 
     python benchmarks/models.py [--only resnet18_train_step] [--threads 2] [--reps 5]
 """
@@ -84,15 +85,15 @@ sys.path.insert(0, {bench!r})
 import models
 torch.set_num_threads({threads})
 step = getattr(models, {fn!r})("cpu", True)
-step()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+step()
 step()
 print(max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
 """
 
 
 def cpu_step_peak_bytes(case: Case, threads: int) -> int | None:
-    """Peak-RSS growth of a second CPU step in a fresh process (the first step warms up)."""
+    """Peak-RSS growth over two CPU steps in a fresh process, model and inputs already built."""
     code = CPU_PEAK.format(bench=str(Path(__file__).parent), threads=threads, fn=case.make.__name__)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     if res.returncode != 0:

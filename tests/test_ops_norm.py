@@ -1,4 +1,5 @@
-"""Normalization layers, pow and integer add on rustorch against CPU ATen.
+"""Normalization layers, pow, integer add and the masked-softmax pieces (isneginf, all, where)
+on rustorch against CPU ATen.
 
 OpInfo samples of nn.functional.batch_norm (train and eval, with and without affine parameters
 and running statistics) and nn.functional.layer_norm (float32 and float64): outputs and input
@@ -184,3 +185,27 @@ def test_pow_scalar_matches_cpu_and_runs_native():
     # Integer tensors and complex exponents stay CPU's.
     i = torch.arange(5)
     assert torch.equal(torch.pow(i.to(DEV), 2).cpu(), torch.pow(i, 2))
+
+
+def test_masked_softmax_pieces_match_cpu_and_run_native():
+    """isneginf, all over one dim and where: attention's masked-row softmax (_safe_softmax)."""
+    x = torch.randn(3, 4, 5)
+    x[0, 1, :] = float("-inf")
+    x[2, :, 3] = float("-inf")
+    xd = x.to(DEV)
+    rustorch_device.reset_op_stats()
+    assert torch.equal(torch.isneginf(xd).cpu(), torch.isneginf(x))
+    m, md = torch.isneginf(x), torch.isneginf(xd)
+    for dim in (0, 1, 2, -1):
+        for keepdim in (False, True):
+            assert torch.equal(torch.all(md, dim, keepdim=keepdim).cpu(),
+                               torch.all(m, dim, keepdim=keepdim))
+    assert torch.equal(torch.all(md.transpose(0, 2), 1).cpu(), torch.all(m.transpose(0, 2), 1))
+    cond = torch.all(m, -1, keepdim=True)
+    y = torch.randn(3, 4, 5)
+    got = torch.where(cond.to(DEV), torch.zeros_like(xd), y.to(DEV)).cpu()
+    assert torch.equal(got, torch.where(cond, torch.zeros_like(x), y))
+    torch.testing.assert_close(torch._safe_softmax(xd, -1).cpu(), torch._safe_softmax(x, -1))
+    for op in ("aten::isneginf.out", "aten::all.out", "aten::where.self_out"):
+        native, fallback = native_and_fallback(op)
+        assert native > 0 and fallback == 0, (op, native, fallback)

@@ -121,6 +121,8 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   RUSTORCH_OP(m, eq_Tensor_out, n::eq_tensor_out, n::eq_tensor_out_ok);
   RUSTORCH_OP(m, eq_Scalar, n::eq_scalar_op, n::eq_scalar_ok);
   RUSTORCH_OP(m, eq_Scalar_out, n::eq_scalar_out, n::eq_scalar_out_ok);
+  RUSTORCH_OP(m, isneginf_out, n::isneginf_out, n::isneginf_out_ok);
+  RUSTORCH_OP(m, where_self_out, n::where_self_out, n::where_self_out_ok);
   RUSTORCH_OP(m, fill__Scalar, n::fill_scalar_, n::fill_scalar_ok);
   RUSTORCH_OP(m, fill__Tensor, n::fill_tensor_, n::fill_tensor_ok);
   RUSTORCH_OP(m, zero_, n::zero_op_, n::zero_ok);
@@ -132,6 +134,7 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   RUSTORCH_OP(m, mean_out, n::mean_out, n::mean_out_ok);
   RUSTORCH_OP(m, argmax, n::argmax_op, n::argmax_ok);
   RUSTORCH_OP(m, argmax_out, n::argmax_out, n::argmax_out_ok);
+  RUSTORCH_OP(m, all_out, n::all_dim_out, n::all_dim_out_ok);
 
   // --- Optimizer _foreach_* ops ----------------------------------------------------------------
   RUSTORCH_OP(m, _foreach_add_Scalar, n::foreach_scalar<Add>, fe);

@@ -3,9 +3,12 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch_v2.h>
+#include <ATen/Parallel.h>
 #include <ATen/TensorIterator.h>
+#include <ATen/native/Resize.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "aten/native/elementwise_loops.h"
@@ -453,6 +456,79 @@ at::Tensor& pow_scalar_out(const at::Tensor& self, const at::Scalar& exponent, a
 at::Tensor& pow_scalar_(at::Tensor& self, const at::Scalar& exponent) {
   pow_impl(self, exponent, self);
   return self;
+}
+
+bool isneginf_out_ok(const at::Tensor& self, at::Tensor& out) {
+  return is_float(self.scalar_type()) && out.scalar_type() == at::kBool &&
+         self.device() == out.device();
+}
+
+at::Tensor& isneginf_out(const at::Tensor& self, at::Tensor& out) {
+  auto iter = build(out, {self}, self.scalar_type(), at::kBool);
+  AT_DISPATCH_FLOATING_TYPES(self.scalar_type(), "rustorch_isneginf", [&] {
+    loops::for_each<bool, scalar_t>(
+        iter, [](scalar_t x) { return x == -std::numeric_limits<scalar_t>::infinity(); });
+  });
+  return out;
+}
+
+bool all_dim_out_ok(const at::Tensor& self, int64_t dim, bool, at::Tensor& out) {
+  return self.scalar_type() == at::kBool && out.scalar_type() == at::kBool && self.dim() > 0 &&
+         dim >= -self.dim() && dim < self.dim() && self.device() == out.device();
+}
+
+at::Tensor& all_dim_out(const at::Tensor& self, int64_t dim, bool keepdim, at::Tensor& out) {
+  const int64_t d = c10::maybe_wrap_dim(dim, self.dim());
+  std::vector<int64_t> shape(self.sizes().begin(), self.sizes().end());
+  const int64_t len = shape[d];
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < d; ++i) outer *= shape[i];
+  for (int64_t i = d + 1; i < self.dim(); ++i) inner *= shape[i];
+  if (keepdim) {
+    shape[d] = 1;
+  } else {
+    shape.erase(shape.begin() + d);
+  }
+  at::native::resize_output(out, shape);
+  const at::Tensor x = self.contiguous();
+  at::Tensor r = out.is_contiguous() ? out : at::empty(shape, out.options());
+  const bool* xp = x.const_data_ptr<bool>();
+  bool* rp = r.data_ptr<bool>();
+  at::parallel_for(0, outer * inner, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t idx = begin; idx < end; ++idx) {
+      const int64_t o = idx / inner, i = idx % inner;
+      bool v = true;
+      for (int64_t k = 0; k < len && v; ++k) v = xp[(o * len + k) * inner + i];
+      rp[idx] = v;
+    }
+  });
+  if (!r.is_same(out)) out.copy_(r);
+  return out;
+}
+
+bool where_self_out_ok(const at::Tensor& condition, const at::Tensor& self,
+                       const at::Tensor& other, at::Tensor& out) {
+  return condition.scalar_type() == at::kBool && is_float(self.scalar_type()) &&
+         other.scalar_type() == self.scalar_type() && out.scalar_type() == self.scalar_type() &&
+         condition.device() == out.device() && self.device() == out.device() &&
+         other.device() == out.device();
+}
+
+at::Tensor& where_self_out(const at::Tensor& condition, const at::Tensor& self,
+                           const at::Tensor& other, at::Tensor& out) {
+  at::TensorIteratorConfig cfg;
+  cfg.set_check_mem_overlap(true)
+      .check_all_same_dtype(false)
+      .add_output(out)
+      .add_const_input(condition)
+      .add_const_input(self)
+      .add_const_input(other);
+  auto iter = cfg.build();
+  AT_DISPATCH_FLOATING_TYPES(self.scalar_type(), "rustorch_where", [&] {
+    using T = scalar_t;
+    loops::for_each<T, bool, T, T>(iter, [](bool c, T a, T b) { return c ? a : b; });
+  });
+  return out;
 }
 
 }  // namespace rustorch::native

@@ -186,6 +186,16 @@ at::Tensor pow_scalar(const at::Tensor& self, const at::Scalar& exponent);
 at::Tensor& pow_scalar_out(const at::Tensor& self, const at::Scalar& exponent, at::Tensor& out);
 at::Tensor& pow_scalar_(at::Tensor& self, const at::Scalar& exponent);
 
+// The masked-row pieces of attention's _safe_softmax: isneginf, all over one dim, where.
+at::Tensor& isneginf_out(const at::Tensor& self, at::Tensor& out);
+bool isneginf_out_ok(const at::Tensor& self, at::Tensor& out);
+at::Tensor& all_dim_out(const at::Tensor& self, int64_t dim, bool keepdim, at::Tensor& out);
+bool all_dim_out_ok(const at::Tensor& self, int64_t dim, bool keepdim, at::Tensor& out);
+at::Tensor& where_self_out(const at::Tensor& condition, const at::Tensor& self,
+                           const at::Tensor& other, at::Tensor& out);
+bool where_self_out_ok(const at::Tensor& condition, const at::Tensor& self,
+                       const at::Tensor& other, at::Tensor& out);
+
 // dropout backward in aten's signature.
 at::Tensor native_dropout_backward(const at::Tensor& grad, const at::Tensor& mask, double scale);
 bool native_dropout_backward_ok(const at::Tensor& grad, const at::Tensor& mask, double scale);
