@@ -35,7 +35,7 @@ def same_at_1_and_2_threads(fn: Callable[[], object]) -> None:
     assert_bitwise_equal(at_threads(1, fn), at_threads(2, fn))
 
 
-# --- GEMM and conv (kernels/gemm*, kernels/conv*) ------------------------------------
+# --- GEMM and conv (kernels/gemm*, aten/native/conv*) ----------------------------------
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -57,7 +57,8 @@ def test_bmm_deterministic():
 
 
 @pytest.mark.parametrize(
-    "n,c,hw,m,groups", [(16, 32, 14, 64, 1), (3, 8, 20, 8, 2), (1, 16, 16, 16, 1)]
+    "n,c,hw,m,groups",
+    [(16, 32, 14, 64, 1), (3, 8, 20, 8, 2), (1, 16, 16, 16, 1), (4, 16, 20, 16, 16)],
 )
 def test_conv2d_deterministic(n, c, hw, m, groups):
     torch.manual_seed(0)

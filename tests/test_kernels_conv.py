@@ -18,7 +18,9 @@ CASES = [
     (1, 3, 5, 5, 4, 3, 3, (3, 2), (2, 0), (2, 1), 1, True),
     (2, 4, 6, 6, 8, 1, 1, (2, 2), (1, 1), (1, 1), 1, True),
     (5, 2, 1, 10, 4, 1, 3, (1, 1), (0, 1), (1, 1), 1, True),
-    (4, 8, 12, 12, 8, 3, 3, (1, 1), (1, 1), (1, 1), 8, True),  # depthwise
+    (4, 8, 12, 12, 8, 3, 3, (1, 1), (1, 1), (1, 1), 8, True),  # depthwise (direct loops)
+    (3, 5, 11, 9, 5, 3, 5, (2, 1), (1, 2), (2, 1), 5, False),  # depthwise, strided, dilated
+    (2, 4, 6, 6, 8, 3, 3, (1, 1), (1, 1), (1, 1), 4, True),  # 2 outputs per group: GEMM path
     (0, 2, 5, 5, 3, 3, 3, (1, 1), (0, 0), (1, 1), 1, True),  # empty batch
     # wide rows: im2col runs in blocks of a few output rows (rows_per_block in conv.cpp)
     (2, 64, 7, 200, 4, 3, 3, (1, 1), (1, 1), (1, 1), 1, True),
