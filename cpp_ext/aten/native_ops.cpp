@@ -6,6 +6,7 @@
 #include <ATen/Operators.h>
 #include <torch/library.h>
 
+#include "aten/native/activation.h"
 #include "aten/native/batch_norm.h"
 #include "aten/native/conv.h"
 #include "aten/native/dropout.h"
@@ -75,6 +76,14 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   RUSTORCH_OP(m, max_pool2d_with_indices, n::max_pool2d_with_indices, n::max_pool2d_ok);
   RUSTORCH_OP(m, max_pool2d_with_indices_backward, n::max_pool2d_with_indices_backward,
               n::max_pool2d_backward_ok);
+  RUSTORCH_OP(m, gelu_out, n::gelu_out, n::gelu_out_ok);
+  RUSTORCH_OP(m, gelu_backward_grad_input, n::gelu_backward_out, n::gelu_backward_out_ok);
+  RUSTORCH_OP(m, silu_out, n::silu_out, ew);
+  RUSTORCH_OP(m, silu_backward_grad_input, n::silu_backward_out, ew);
+  RUSTORCH_OP(m, tanh_out, n::tanh_out, ew);
+  RUSTORCH_OP(m, tanh_backward_grad_input, n::tanh_backward_out, ew);
+  RUSTORCH_OP(m, sigmoid_out, n::sigmoid_out, ew);
+  RUSTORCH_OP(m, sigmoid_backward_grad_input, n::sigmoid_backward_out, ew);
   RUSTORCH_OP(m, native_dropout, n::native_dropout_op, n::native_dropout_ok);
   RUSTORCH_OP(m, native_dropout_backward, n::native_dropout_backward,
               n::native_dropout_backward_ok);

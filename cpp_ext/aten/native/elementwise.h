@@ -86,6 +86,9 @@ struct ElementwiseArgs {
     real = real && !s.isComplex() && !s.isBoolean();
     integral = integral && s.isIntegral(false);
   }
+  // Other arguments (gelu's approximate, ...) are the op's own business.
+  template <class T>
+  static void visit(const T&, int, Inputs&, at::Tensor&, bool&, bool&) {}
 };
 // float32/float64 only (div, sqrt, addcmul, ...).
 using FloatElementwise = ElementwiseArgs<false>;
