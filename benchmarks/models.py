@@ -7,10 +7,12 @@ Cases (ratio = rustorch time / CPU time, interleaved medians; lower is better):
                           batch 16, AdamW                                     goal <= 0.6
 Both sides pass foreach=True to the optimizer (PyTorch's stock default is foreach on rustorch
 but the per-tensor loop on CPU); `ratio_stock_cpu` compares with CPU's stock default as well.
-Each line also reports the fallback calls of one step (goal: 0) and peak memory: on rustorch the
-allocator's peak during a step (parameters, gradients and optimizer state included); on CPU the
-growth of a fresh child process's peak RSS over two steps after the model and inputs exist
-(gradients, optimizer state and activations; the parameters already exist, so it undercounts).
+Each line also reports the fallback calls of one step (goal: 0) and memory: `rustorch_peak_bytes`
+is the allocator's peak during a step (parameters, gradients and optimizer state included);
+the step's own transient memory (activations, temporaries: peak above the memory held before the
+step) is `rustorch_step_peak_bytes` next to `cpu_step_peak_rss_bytes`, measured for CPU in a
+fresh child process as peak RSS (VmHWM, reset through /proc/self/clear_refs) minus RSS before
+the step (page-granular, and it includes allocator caching, so it is an upper bound).
 
     python benchmarks/models.py [--only resnet18_train_step] [--threads 2] [--reps 5]
 """
@@ -80,20 +82,25 @@ CASES = [
 ]
 
 CPU_PEAK = """
-import resource, sys, torch
+import sys, torch
 sys.path.insert(0, {bench!r})
 import models
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field))
 torch.set_num_threads({threads})
 step = getattr(models, {fn!r})("cpu", True)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+step()  # gradients and optimizer state exist from now on, as on the device side
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # resets VmHWM (peak RSS) to the current RSS
+before = status("VmRSS:")
 step()
-step()
-print(max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+print(max(0, status("VmHWM:") - before))
 """
 
 
 def cpu_step_peak_bytes(case: Case, threads: int) -> int | None:
-    """Peak-RSS growth over two CPU steps in a fresh process, model and inputs already built."""
+    """Peak RSS of one CPU step above the RSS before it, in a fresh process after a warm-up step."""
     code = CPU_PEAK.format(bench=str(Path(__file__).parent), threads=threads, fn=case.make.__name__)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     if res.returncode != 0:
@@ -112,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu_stock = case.make("cpu", None)
         ours()  # warm-up: allocator cache, lazy state (momentum buffers, Adam moments)
         torch.accelerator.reset_peak_memory_stats()
+        held = torch.accelerator.memory_allocated()
         rustorch_device.reset_op_stats()
         ours()
         stats = rustorch_device.op_stats()
@@ -129,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             fallback_calls_per_step=sum(fallback.values()),
             fallback_ops=fallback,
             rustorch_peak_bytes=peak,
+            rustorch_step_peak_bytes=peak - held,
             cpu_step_peak_rss_bytes=cpu_step_peak_bytes(case, args.threads),
         )
         emit(row)
