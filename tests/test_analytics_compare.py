@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from rustorch_tools.analytics import synthetic
+from support import analytics_synth as synthetic
 from rustorch_tools.cli import cli
 from rustorch_tools.store import layout
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rustorch_tools.analytics import synthetic
+from support import analytics_synth as synthetic
 from rustorch_tools.cli import cli
 from rustorch_tools.store import layout
 

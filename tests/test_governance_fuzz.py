@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from rustorch_tools.cli import cli
 from rustorch_tools.governance import jsonl_check
-from rustorch_tools.governance.synth import make_run
+from support.governance_synth import make_run
 from rustorch_tools.store.jsonl import encode_row
 from rustorch_tools.store.repair import split_lines
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from rustorch_tools.cli import cli
 from rustorch_tools.governance.repair import repair_runs
-from rustorch_tools.governance.synth import make_run, metric_rows
+from support.governance_synth import make_run, metric_rows
 from rustorch_tools.governance.validate import validate_runs
 from rustorch_tools.store.atomic import atomic_write_json
 from rustorch_tools.store.jsonl import encode_row
@@ -155,9 +155,10 @@ def test_audit_entry_holds_digests(tmp_path):
     torn(d)
     before = sha(d / "metrics.jsonl")
     repair_runs(tmp_path)
-    (entry,) = [json.loads(x) for x in
-                (tmp_path / ".audit" / "log.jsonl").read_text().splitlines()]
-    assert entry["command"] == "repair"
+    intent, entry = [json.loads(x) for x in
+                     (tmp_path / ".audit" / "log.jsonl").read_text().splitlines()]
+    assert intent["command"] == "repair-intent" and entry["command"] == "repair"
+    assert intent["details"]["actions"][0]["before_sha256"] == before  # audited before
     cut = entry["details"]["actions"][0]
     assert cut["before_sha256"] == before and cut["after_sha256"] == sha(d / "metrics.jsonl")
 
@@ -230,7 +231,7 @@ def test_torn_lines_in_the_middle_are_cut_and_audited(tmp_path):
     assert act.detail["orphan_sha256"] == sha(orphan)
     assert (d / "metrics.jsonl").read_bytes() == b"".join(lines[:9] + [damaged] + lines[10:])
     assert {f.code for f in validate_runs(tmp_path, jobs=1).all_findings()} == {"RT201"}
-    (entry,) = [json.loads(x) for x in (tmp_path / ".audit" / "log.jsonl").read_text().splitlines()]
+    *_, entry = [json.loads(x) for x in (tmp_path / ".audit" / "log.jsonl").read_text().splitlines()]
     cut = next(a for a in entry["details"]["actions"] if a["action"] == "cut_torn_lines")
     assert cut["before_sha256"] == hashlib.sha256(data).hexdigest()
     assert cut["after_sha256"] == sha(d / "metrics.jsonl")

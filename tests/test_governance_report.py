@@ -9,10 +9,10 @@ from html.parser import HTMLParser
 from click.testing import CliRunner
 
 from rustorch_tools.cli import cli
-from rustorch_tools.governance.audit import verify
+from rustorch_tools.store.audit import verify
 from rustorch_tools.governance.quarantine import quarantine_runs
 from rustorch_tools.governance.report import md_escape, render_html, render_markdown
-from rustorch_tools.governance.synth import make_run
+from support.governance_synth import make_run
 from rustorch_tools.governance.validate import validate_runs
 from rustorch_tools.store.atomic import atomic_write_json
 

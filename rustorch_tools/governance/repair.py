@@ -38,9 +38,8 @@ from ..store import jsonl, layout, manifest, runs
 from ..store import repair as store_repair
 from ..store.atomic import fsync_dir
 from ..store.jsonl import nonfinite_text
-from . import audit
+from ..store.runstore import RunStore
 from .jsonl_check import check_metric_row
-from .locks import governance_lock, reserved_dir
 from .run_check import RunResult, summary_metrics
 from .validate import ValidationReport, validate_runs
 
@@ -155,8 +154,6 @@ def _apply_run_json(run_dir: Path, acts: list[Action]) -> None:
 
 def apply(runs_dir: Path, res: RunResult, acts: list[Action]) -> None:
     run_dir = runs_dir / res.folder
-    for a in acts:
-        a.before_sha256 = _digest(runs_dir / a.file)
     try:
         for a in acts:  # JSONL files and temp files first: run.json's summary reads metrics
             if a.action == "cut_torn":
@@ -205,11 +202,12 @@ def repair_runs(runs_dir: Path, dry_run: bool = False, jobs: int | None = None,
                 lock_timeout: float | None = None, now: float | None = None) -> RepairOutcome:
     """Validate RUNS_DIR (liveness judged at `now`, default the current time), then apply
     `plan` to every run and append one audit entry with every action."""
-    runs_dir = Path(runs_dir)
+    store = RunStore(runs_dir)
+    runs_dir = store.root
     kw = {} if lock_timeout is None else {"timeout": lock_timeout}
-    reserved_dir(runs_dir, layout.AUDIT_DIR, create=False)  # refuse before changing anything
+    store.reserved(layout.AUDIT_DIR, create=False)  # refuse before changing anything
     # A dry run reads only, so it does not take (or create) the lock.
-    with nullcontext() if dry_run else governance_lock(runs_dir, **kw):
+    with nullcontext() if dry_run else store.tree_lock(**kw):
         report = validate_runs(runs_dir, jobs=jobs, now=now)
         out = RepairOutcome(report, dry_run=dry_run)
         for res in report.runs:
@@ -217,9 +215,15 @@ def repair_runs(runs_dir: Path, dry_run: bool = False, jobs: int | None = None,
             if not acts:
                 continue
             if not dry_run:
+                for a in acts:
+                    a.before_sha256 = _digest(runs_dir / a.file)
+                # Write-ahead: the plan (with the digests it starts from) is audited before
+                # the first byte changes, so a kill mid-repair leaves no unaudited change.
+                store.audit_append("repair-intent", {
+                    "run_id": res.folder, "actions": [a.to_dict() for a in acts]})
                 apply(runs_dir, res, acts)
             out.actions.extend(acts)
         if not dry_run:
             fsync_dir(runs_dir)
-            audit.append(runs_dir, "repair", {"actions": [a.to_dict() for a in out.actions]})
+            store.audit_append("repair", {"actions": [a.to_dict() for a in out.actions]})
     return out

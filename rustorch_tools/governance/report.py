@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jinja2
 
-from .audit import AuditStatus
+from ..store.audit import AuditStatus
 from .findings import CODES, Finding
 from .validate import ValidationReport
 

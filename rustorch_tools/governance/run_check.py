@@ -17,11 +17,11 @@ from ..errors import CorruptRunError, RunNotFoundError, UnsupportedSchemaVersion
 from ..store import layout, manifest, runs, schema
 from ..store.jsonl import nonfinite_text
 from ..store.repair import ORPHAN_SUFFIX  # bytes set aside by `repair`: `<name>.<time>.orphan`
+from ..store.runstore import QUARANTINE_FILE
 from .fast_schema import manifest_ok, run_doc_ok
 from .findings import Finding, Severity, worst
 from .jsonl_check import JsonlStats, check_jsonl
 
-QUARANTINE_FILE = "QUARANTINE.json"
 _KNOWN_FILES = {layout.RUN_JSON, layout.METRICS, layout.EVENTS, layout.MANIFEST, layout.LOCK}
 _KNOWN_DIRS = {layout.CHECKPOINTS, layout.ARTIFACTS}
 _MAX_SCHEMA_MESSAGES = 10

@@ -3,7 +3,6 @@ all runs at once (duplicate ids, lineage), the top-level entries and the quarant
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -13,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store import layout
+from ..store.locks import LOCKS_DIR
+from ..store.runstore import QUARANTINE_FILE, RunStore
 from .findings import Finding, Severity, count_by_severity
-from .run_check import QUARANTINE_FILE, RunResult, check_run
+from .run_check import RunResult, check_run
 
-LOCKS_DIR = ".locks"
 _RESERVED = {layout.QUARANTINE_DIR, layout.AUDIT_DIR, layout.INDEX_DIR, LOCKS_DIR}
 _POOL_MIN_RUNS = 16  # below this a pool costs more than it saves
 
@@ -87,14 +87,7 @@ def _top_level(runs_dir: Path) -> tuple[list[str], list[Finding]]:
 
 def read_quarantine_record(folder: Path) -> dict | None:
     """QUARANTINE.json of a quarantined run, None if absent or unreadable."""
-    path = folder / QUARANTINE_FILE
-    if path.is_symlink() or not path.is_file():
-        return None
-    try:
-        doc = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError):
-        return None
-    return doc if isinstance(doc, dict) else None
+    return RunStore(folder.parent.parent).read_quarantine_record(folder)
 
 
 def list_quarantine(runs_dir: Path) -> tuple[list[QuarantineEntry], list[Finding]]:

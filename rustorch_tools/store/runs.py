@@ -12,29 +12,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import filelock
-
 from ..errors import (
     CorruptRunError,
     LinkedFileError,
     RunNotFoundError,
-    RustorchToolsError,
     SchemaValidationError,
 )
-from . import atomic, jsonl, layout, schema
+from . import atomic, jsonl, layout, locks, schema
 
 STALE_FACTOR = 3.0
 STALE_MIN_S = 60.0
-LOCK_TIMEOUT_S = 120.0
+LOCK_TIMEOUT_S = locks.RUN_LOCK_TIMEOUT_S
 
 PathLike = str | os.PathLike[str]
-
-
-def _lock_for(run_dir: PathLike) -> filelock.BaseFileLock:
-    # One lock object per path and process (is_singleton) so that the lock is re-entrant
-    # within a thread (update_run inside run_lock) instead of deadlocking on a second flock.
-    path = os.path.abspath(os.path.join(run_dir, layout.LOCK))
-    return filelock.FileLock(path, is_singleton=True, preserve_lock_file=True)
 
 
 @contextmanager
@@ -42,17 +32,8 @@ def run_lock(run_dir: PathLike, timeout: float = LOCK_TIMEOUT_S) -> Iterator[Non
     """Exclusive lock guarding run.json / manifest.json rewrites (re-entrant per thread)."""
     if not Path(run_dir).is_dir():
         raise RunNotFoundError(f"no run directory at {run_dir}")
-    lock = _lock_for(run_dir)
-    try:
-        lock.acquire(timeout=timeout)
-    except filelock.Timeout as exc:
-        raise RustorchToolsError(
-            f"could not lock {lock.lock_file} within {timeout:g} s (another process holds it)"
-        ) from exc
-    try:
+    with locks.run_lock(run_dir, timeout):
         yield
-    finally:
-        lock.release()
 
 
 def _read_contained(path: Path) -> bytes:
