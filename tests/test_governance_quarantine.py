@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 from click.testing import CliRunner
+from support.governance_synth import make_run
 
 from rustorch_tools.cli import cli
 from rustorch_tools.governance.quarantine import quarantine_runs
-from support.governance_synth import make_run
 from rustorch_tools.store.atomic import atomic_write_json
 
 

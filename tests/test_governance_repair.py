@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 from click.testing import CliRunner
+from support.governance_synth import make_run, metric_rows
 
 from rustorch_tools.cli import cli
 from rustorch_tools.governance.repair import repair_runs
-from support.governance_synth import make_run, metric_rows
 from rustorch_tools.governance.validate import validate_runs
 from rustorch_tools.store.atomic import atomic_write_json
 from rustorch_tools.store.jsonl import encode_row
