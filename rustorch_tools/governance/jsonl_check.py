@@ -347,6 +347,11 @@ class JsonlChecker:
             self.out.add(problems[0], problems[1], lineno)
             return
         self.stats.rows += 1
+        if self.kind == "metrics" and REWIND_KEY in row:
+            # A run resumed from an older checkpoint: the writer's steps continue after this
+            # step (docs/runs-format.md), so no descent is reported for the rows that follow.
+            self.last_step[row.get("rank")] = row["step"]
+            return
         self.stats.last_row = _restore(row)
         if self.kind == "metrics":
             rank = row.get("rank")
@@ -406,6 +411,10 @@ def check_metric_row(row: dict) -> tuple[str, str] | None:
             return "RT206", f"invalid key {key!r:.60}"
         if key in ("step", "time", "rank", "_nonfinite"):
             continue
+        if key == REWIND_KEY:
+            if not _rewind_ok(value):
+                return "RT206", "_rewind must be {\"from_step\": integer >= 0[, \"checkpoint\": name]}"
+            continue
         if key.startswith("_"):
             return "RT206", f"unknown reserved key {key!r:.60}"
         if isinstance(value, str) and value in _NONFINITE:
@@ -423,6 +432,15 @@ def check_metric_row(row: dict) -> tuple[str, str] | None:
     if declared:
         return "RT205", f"non-finite {', '.join(map(str, declared[:5]))} at step {step}"
     return None
+
+
+REWIND_KEY = "_rewind"
+
+
+def _rewind_ok(value: object) -> bool:
+    return (isinstance(value, dict) and _is_uint(value.get("from_step"))
+            and set(value) <= {"from_step", "checkpoint"}
+            and isinstance(value.get("checkpoint", ""), str))
 
 
 _EVENT_KEYS = frozenset({"time", "event", "rank", "pid", "detail"})
