@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from ..errors import RustorchToolsError
-from ..store import audit
+from ..store import atomic, audit
 from ..store.runstore import RunStore
 from .findings import CODES, Finding
 from .quarantine import ReleaseError, quarantine_runs, release_run
@@ -98,7 +98,7 @@ def validate_cmd(runs_dir: Path, as_json: bool, report_path: Path | None, strict
     if report_path is not None:
         text = (render_markdown if report_path.suffix.lower() == ".md" else render_html)(
             report, chain, code)
-        report_path.write_text(text, encoding="utf-8")
+        atomic.write_output(report_path, text.encode("utf-8"))  # replaces a link, never follows it
     if as_json:
         _emit_json(to_json(report, chain, code))
     else:

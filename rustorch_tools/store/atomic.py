@@ -7,8 +7,10 @@ import fcntl
 import json
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import LinkedFileError
 
@@ -121,3 +123,32 @@ def _still_at(path: str | os.PathLike[str], fd: int) -> bool:
         return False
     mine = os.fstat(fd)
     return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+@contextmanager
+def output_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A user's output file (a report, an export), written atomically, mode 0644 (umask
+    applied): streamed into a temp file in the folder of `path`, then renamed over it. A
+    symbolic or hard link at `path` is thereby replaced, never written through, so the file
+    it pointed to is left untouched. Nothing is left behind on error."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    tmp = temp_path_for(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent if str(path.parent) else ".")
+
+
+def write_output(path: str | os.PathLike[str], data: bytes) -> None:
+    """output_file with all of `data` at once."""
+    with output_file(path) as fh:
+        fh.write(data)

@@ -6,14 +6,16 @@ checks the bytes it read and never re-serializes.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import CorruptLineError
 from .json_prefix import is_object_prefix
@@ -112,6 +114,8 @@ def decode_line(line: bytes) -> dict[str, Any]:
         row = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CorruptLineError(f"bad JSON: {exc}") from exc
+    except RecursionError:
+        raise CorruptLineError("bad JSON: nested too deeply") from None
     if not isinstance(row, dict):
         raise CorruptLineError(f"line is a JSON {type(row).__name__}, not an object")
     return row
@@ -169,13 +173,29 @@ class LineResult:
     complete: bool
 
 
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """`path` opened for reading if it is a regular file. A link (ELOOP), a FIFO, socket or
+    device (EINVAL) raises OSError at once: a reader never follows a planted link and never
+    blocks on a FIFO."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (FIFO, socket or device)", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def scan(path: str | os.PathLike[str]) -> Iterator[LineResult]:
     """Every line of `path`, streamed, with its 1-based number and byte offset.
 
     A missing file yields nothing. Empty lines are reported as corrupt: writers never emit them.
+    A link or special file raises OSError (open_regular).
     """
     try:
-        fh = open(path, "rb")
+        fh = open_regular(path)
     except FileNotFoundError:
         return
     with fh:
@@ -195,7 +215,7 @@ def scan(path: str | os.PathLike[str]) -> Iterator[LineResult]:
 def iter_valid_rows(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """The rows of the complete, valid lines of `path` (fast path: no LineResult objects)."""
     try:
-        fh = open(path, "rb")
+        fh = open_regular(path)
     except FileNotFoundError:
         return
     with fh:

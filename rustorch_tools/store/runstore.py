@@ -108,6 +108,19 @@ class RunFiles:
         _real_dir(self.dir / layout.CHECKPOINTS, "the run store", create=True)
         _real_dir(self.dir / layout.ARTIFACTS, "the run store", create=True)
 
+    def signature(self) -> list[list[int] | None]:
+        """(size, mtime_ns, inode) of run.json and metrics.jsonl (lstat: links not followed);
+        what caches compare to know that a run changed."""
+        parts: list[list[int] | None] = []
+        for name in (layout.RUN_JSON, layout.METRICS):
+            try:
+                st = os.lstat(self.dir / name)
+            except FileNotFoundError:
+                parts.append(None)
+            else:
+                parts.append([st.st_size, st.st_mtime_ns, st.st_ino])
+        return parts
+
     # -- rows -------------------------------------------------------------------------------
     def append_metrics(self, data: bytes) -> None:
         """Append complete, encoded metric lines in one locked write."""
@@ -265,6 +278,11 @@ class RunStore:
     @property
     def audit_dir(self) -> Path:
         return self.root / layout.AUDIT_DIR
+
+    @property
+    def index_path(self) -> Path:
+        """Where `.index` is (not checked; use index_dir before writing into it)."""
+        return self.root / layout.INDEX_DIR
 
     def index_dir(self, create: bool = True) -> Path:
         """`.index` for the analytics cache: a real folder whose resolved path is inside RUNS_DIR."""
