@@ -254,6 +254,13 @@ class Run:
         self.flush()
         self._last_step = step
 
+        def change(doc: dict[str, Any]) -> None:
+            summary = doc.setdefault("summary", {})
+            summary["step"] = step  # later rows raise it again; see _merge_summary
+            summary["updated_at"] = time.time()
+
+        self.files.update(change)
+
     def log_metric(self, name: str, value: Any, step: int | None = None) -> None:
         self.log_metrics({name: value}, step=step)
 
@@ -436,6 +443,9 @@ class Run:
         elif finished_now:
             self.files.append_event("finished", {"step": self._last_step}, rank=self.rank)
         self.files.fsync("events")
+        if status == "failed" or finished_now:
+            # What the run holds now becomes provable: validation reports any later loss.
+            self.files.record_logs()
 
     close = finish
 

@@ -260,7 +260,8 @@ def test_crashed_checkpoint_save_leftovers_are_set_aside_adopted_forgotten(tmp_p
     assert manifest.verify(d) == []
     left = [p.name for p in [*ck.iterdir(), *d.iterdir()] if ".tmp-" in p.name]
     assert all(n.endswith(".orphan") for n in left) and len(left) == 2
-    orphans = {o.name: o.read_bytes() for o in d.glob("*.orphan")}
+    orphans = {o.name: o.read_bytes() for o in d.glob("*.orphan") if not o.name.startswith("run.json.")}
+    assert len(list(d.glob("run.json.*.orphan"))) == 1  # mark_crashed kept the old run.json
     assert sorted(orphans.values()) == [b"half", b"{"]
     assert by["forget_rotated"].detail["forgotten"]["checkpoints/ckpt-00000000.pt"]["sha256"] == "0" * 64
     entry = manifest.read_manifest(d)["files"]["checkpoints/ckpt-00000002.pt"]

@@ -43,7 +43,11 @@ def test_start_run_writes_the_documented_layout(tmp_path):
     layout.validate_run_id(run.run_id)
     assert "mnist" in run.run_id
     assert sorted(p.name for p in d.iterdir()) == [
-        ".lock", "artifacts", "checkpoints", "events.jsonl", "metrics.jsonl", "run.json"]
+        ".lock", "artifacts", "checkpoints", "events.jsonl", "manifest.json", "metrics.jsonl",
+        "run.json"]
+    # finish() recorded what the run holds (manifest.json `logs`), so later loss is provable
+    logs = manifest.read_manifest(d)["logs"]
+    assert logs["metrics.jsonl"]["bytes"] == (d / "metrics.jsonl").stat().st_size
     doc = runs.read_run(d)
     assert doc["status"] == "finished" and doc["ended_at"] >= doc["started_at"]
     assert "ranks" not in doc  # a single process has no ranks map

@@ -77,6 +77,7 @@ class JsonlStats:
     corrupt: int = 0
     nonfinite_steps: list[int] = field(default_factory=list)
     last_steps: dict = field(default_factory=dict)  # rank (None: no rank) -> last step
+    max_step: int | None = None  # highest step of any valid row
 
 
 class _Collector:
@@ -295,6 +296,11 @@ class JsonlChecker:
         for _ in down[MAX_PER_CODE:]:
             self.out.add("RT203", "", None)
         self.last_step[rank] = int(steps[-1])
+        self._seen_max(int(steps.max()))
+
+    def _seen_max(self, step: int) -> None:
+        if self.stats.max_step is None or step > self.stats.max_step:
+            self.stats.max_step = step
 
     def _check_ranked_steps(self, steps: np.ndarray, ranks: np.ndarray, first: int) -> None:
         """Steps must not go back within each rank; findings in line order."""
@@ -313,6 +319,7 @@ class JsonlChecker:
             self.last_step[rank] = int(s[t])
         for line, step, prev in sorted(found):
             self._descent(first + line, step, prev)
+        self._seen_max(int(s.max()))
 
     def _set_last(self, line: bytes) -> None:
         try:
@@ -360,6 +367,7 @@ class JsonlChecker:
             if prev is not None and step < prev:
                 self._descent(lineno, step, prev)
             self.last_step[rank] = step
+            self._seen_max(step)
             if row.get("_nonfinite"):
                 self.stats.nonfinite_steps.append(step)
 

@@ -103,7 +103,9 @@ def plan(res: RunResult) -> list[Action]:
         acts.append(Action(res.folder, "migrate", rj, {"from_version": res.schema_from}))
     if res.stale:
         acts.append(Action(res.folder, "mark_crashed", rj))
-    if res.summary_stale or (res.torn.get(layout.METRICS) is not None):
+    if (res.summary_stale or res.torn.get(layout.METRICS) is not None) and not res.data_lost:
+        # Only when the rows prove the summary stale (they go further than it): a summary
+        # ahead of the rows is evidence of lost rows and is kept (RT212).
         acts.append(Action(res.folder, "regenerate_summary", rj))
     mf = f"{res.rel}/{layout.MANIFEST}"
     if res.manifest_missing:
@@ -142,14 +144,25 @@ def summary_from_metrics(run_dir: Path) -> dict:
 def _apply_run_json(run_dir: Path, acts: list[Action]) -> None:
     names = {a.action for a in acts}
     summary = summary_from_metrics(run_dir) if "regenerate_summary" in names else None
+    files = RunStore.of_run_dir(run_dir)
 
     def change(doc: dict) -> None:
+        if summary is not None:
+            old = doc.get("summary") or {}
+            if isinstance(old.get("step"), int) and old["step"] > summary.get("step", -1):
+                raise store_repair.RepairConflict("the summary goes further than the rows "
+                                                  "left; kept as evidence of lost rows")
+        # Every overwritten value is kept: run.json as it was on disk, byte for byte.
+        kept = store_repair.save_orphan(run_dir, layout.RUN_JSON, files.read_bytes(layout.RUN_JSON))
+        for a in acts:
+            a.detail.setdefault("previous", kept)
         if "mark_crashed" in names:
             store_repair.mark_crashed(doc)
         if summary is not None:
             doc["summary"] = summary
 
-    runs.update_run(run_dir, change)
+    with files.lock():
+        files.update(change)
 
 
 def apply(runs_dir: Path, res: RunResult, acts: list[Action]) -> None:

@@ -86,6 +86,10 @@ class RunFiles:
     def lock(self, timeout: float = locks.RUN_LOCK_TIMEOUT_S) -> AbstractContextManager[None]:
         return runs.run_lock(self.dir, timeout)
 
+    def read_bytes(self, name: str) -> bytes:
+        """The bytes of a top-level file of the run (links and special files refused)."""
+        return read_regular(self.dir / layout.validate_name(name, "file name", 255))
+
     def read_raw(self) -> dict[str, Any]:
         return runs.read_run_raw(self.dir)
 
@@ -173,6 +177,10 @@ class RunFiles:
 
     def remove_manifest_files(self, relpaths: list[str]) -> None:
         manifest.remove_files(self.dir, relpaths)
+
+    def record_logs(self) -> dict[str, Any]:
+        """Record what metrics.jsonl / events.jsonl hold now (manifest.json `logs`)."""
+        return manifest.record_logs(self.dir)
 
     def verify_manifest(self) -> list[manifest.Mismatch]:
         return manifest.verify(self.dir)
