@@ -275,12 +275,22 @@ class Run:
             )
 
     def flush(self) -> None:
-        """Append the buffered rows now (one locked write)."""
+        """Append the buffered rows now (one locked write).
+
+        If the write fails (disk full, file too large, I/O error), no partial line is left
+        in the file, the rows stay buffered (retried by the next flush) and the error is
+        raised.
+        """
         with self._flush_lock:
             with self._buf_lock:
                 rows, self._buf = self._buf, []
             if rows:
-                self.files.append_metrics(b"".join(rows))
+                try:
+                    self.files.append_metrics(b"".join(rows))
+                except BaseException:
+                    with self._buf_lock:
+                        self._buf[:0] = rows  # kept, in order, ahead of newer rows
+                    raise
 
     # -- params, tags, artifacts -----------------------------------------------------------
     def log_params(self, params: Mapping[str, Any], overwrite: bool = False) -> None:

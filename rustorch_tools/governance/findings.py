@@ -118,7 +118,7 @@ _TABLE: tuple[CodeInfo, ...] = (
              "Move the file out of the run folder if it does not belong to the run."),
     CodeInfo("RT505", _W, "unknown entry at the top of RUNS_DIR",
              "Only run folders and reserved dot-folders belong in RUNS_DIR."),
-    CodeInfo("RT506", _E, "symbolic link inside RUNS_DIR",
+    CodeInfo("RT506", _E, "symbolic link (or hard-linked file) inside RUNS_DIR",
              "Replace the link by the file it points to; links can escape RUNS_DIR and are "
              "never followed."),
     CodeInfo("RT507", _I, "parent run is in quarantine",

@@ -116,6 +116,15 @@ class _RunChecker:
         return self.res
 
     def _check_entries(self, entries: dict[str, str]) -> None:
+        for name in (layout.RUN_JSON, layout.METRICS, layout.EVENTS, layout.MANIFEST):
+            if entries.get(name) == "file":
+                try:
+                    links = os.lstat(self.dir / name).st_nlink
+                except OSError:
+                    continue
+                if links > 1:  # a write to it would change a file outside the run too
+                    self.add("RT506", f"file has {links - 1} other hard link(s) (never written)",
+                             name)
         for name, kind in sorted(entries.items()):
             if kind == "link":
                 self.add("RT506", "symbolic link (not followed)", name)

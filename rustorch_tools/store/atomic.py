@@ -92,7 +92,13 @@ def append_line(path: str | os.PathLike[str], data: bytes) -> None:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     data = b"\n" + data
-                _write_all(fd, data)
+                try:
+                    _write_all(fd, data)
+                except BaseException:
+                    # ENOSPC / EFBIG / EIO mid-write: cut back to the last whole line so that
+                    # no torn line is left; the caller keeps the rows and sees the error.
+                    os.ftruncate(fd, size)
+                    raise
                 return
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)

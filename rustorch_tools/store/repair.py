@@ -24,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,15 @@ def _write_orphan(path: Path, data: bytes) -> dict[str, Any]:
 
 
 def _open_locked(path: Path) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+            # Truncating or rewriting a file with other hard links would change a file
+            # outside RUNS_DIR too.
+            raise RepairConflict(f"{path.name} is not a plain file with a single link; not "
+                                 "repaired (quarantine the run)")
+        os.set_blocking(fd, True)
         fcntl.flock(fd, fcntl.LOCK_EX)  # writers append under this same lock
     except BaseException:
         os.close(fd)
