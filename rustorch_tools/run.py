@@ -103,6 +103,7 @@ def _new_run_doc(
         "tags": tags,
         "parent": parent,
         "environment": environment.capture(),
+        "writer": runs.writer_identity(),
         "error": None,
         "summary": {},
     }
@@ -647,7 +648,8 @@ def _reopen(
         age = now - doc["heartbeat_at"]
         raise RunStateError(
             f"run {doc['run_id']} is live (heartbeat {age:.0f} s ago, pid "
-            f"{doc.get('environment', {}).get('pid')}); pass rank= to log into it from another process"
+            f"{(doc.get('writer') or doc.get('environment', {})).get('pid')}); pass rank= to log into it "
+            "from another process"
         )
     if cfg and doc["config"] and cfg != doc["config"]:
         raise RunStateError(f"run {doc['run_id']} was created with another config; fork it instead")
@@ -662,6 +664,8 @@ def _reopen(
             doc["ranks"] = {_rank_key(None): "running"}  # the process already writing it
         doc.setdefault("ranks", {})[_rank_key(rank)] = "running"
     doc.update(heartbeat_at=now, heartbeat_interval_s=heartbeat_interval_s)
+    if not live:
+        doc["writer"] = runs.writer_identity()  # this process writes the run from now on
     doc["config"] = doc["config"] or cfg
     doc["params"] = {**doc["params"], **prm}
     doc["tags"] = {**doc["tags"], **tag_map}

@@ -275,7 +275,9 @@ def test_stale_run_is_crashed_then_resumed(tmp_path):
     run = rustorch_tools.start_run(root=tmp_path, name="c")
     run._stop.set()  # simulate the process dying: no more heartbeats, no finish
     run._thread.join()
-    runs.update_run(run.dir, lambda d: d.update(heartbeat_at=d["heartbeat_at"] - 3600))
+    # No writer identity (a run from another host or an older version): the heartbeat decides.
+    runs.update_run(run.dir, lambda d: (d.update(heartbeat_at=d["heartbeat_at"] - 3600),
+                                        d.pop("writer")))
     doc = runs.read_run(run.dir)
     assert runs.is_stale(doc) and runs.effective_status(doc) == "crashed"
     with rustorch_tools.start_run(root=tmp_path, run_id=run.run_id) as again:

@@ -386,3 +386,52 @@ def test_quarantine_refuses_a_folder_that_holds_a_runs_dir(tmp_path):
     (nested / "stray.txt").write_text("x")
     out = quarantine_runs(tmp_path)
     assert not out.moved and nested.is_dir()
+
+
+# -- 1. liveness ----------------------------------------------------------------------------
+
+_WRITER = """
+import sys, time, rustorch_tools
+run = rustorch_tools.start_run(sys.argv[1], run_id="w", heartbeat_interval_s=0.05)
+run.log_metrics({"loss": 1.0}, step=0)
+run.flush()
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_suspended_writer_is_alive_and_a_dead_one_crashed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from rustorch_tools.store import runs
+
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path)], stdout=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert proc.stdout.readline().strip() == b"ready"
+        os.kill(proc.pid, signal.SIGSTOP)
+        files = RunStore(tmp_path).run("w")
+        files.update(lambda d: d.update(heartbeat_at=d["heartbeat_at"] - 3600))
+        assert not runs.is_stale(files.read())  # old heartbeat, but the process exists
+        assert "RT401" not in codes(tmp_path)
+        assert quarantine_runs(tmp_path).moved == []
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    files.update(lambda d: d.update(heartbeat_at=__import__("time").time()))
+    assert runs.is_stale(files.read())  # fresh heartbeat, but the writer is gone
+
+
+def test_writer_whose_run_was_moved_fails_clearly(tmp_path):
+    from rustorch_tools.errors import RunNotFoundError
+
+    run = rustorch_tools.start_run(tmp_path / "runs", name="r")
+    run.log_metrics({"loss": 1.0}, step=0)
+    run.flush()
+    os.rename(run.dir, tmp_path / "elsewhere")
+    run.log_metrics({"loss": 1.0}, step=1)
+    with pytest.raises(RunNotFoundError, match="moved or deleted"):
+        run.flush()
+    run._closed = True

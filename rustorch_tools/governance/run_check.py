@@ -15,10 +15,10 @@ from pathlib import Path
 
 from ..errors import CorruptRunError, RunNotFoundError, UnsupportedSchemaVersion
 from ..store import layout, manifest, runs, schema
+from ..store.compiled_schema import manifest_ok, run_doc_ok
 from ..store.jsonl import nonfinite_text
 from ..store.repair import ORPHAN_SUFFIX  # bytes set aside by `repair`: `<name>.<time>.orphan`
 from ..store.runstore import QUARANTINE_FILE
-from .fast_schema import manifest_ok, run_doc_ok
 from .findings import Finding, Severity, worst
 from .jsonl_check import JsonlStats, check_jsonl
 

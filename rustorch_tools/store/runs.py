@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import socket
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -166,10 +167,51 @@ def stale_after_s(run_doc: dict[str, Any]) -> float:
     return max(STALE_FACTOR * float(interval), STALE_MIN_S)
 
 
+def process_start_time(pid: int) -> int | None:
+    """Start time of process `pid` in clock ticks since boot (Linux /proc), None if unknown
+    or the process does not exist. With the pid it names one process across pid reuse."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as fh:
+            data = fh.read()
+        return int(data[data.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def writer_identity() -> dict[str, Any]:
+    """What run.json `writer` records about this process."""
+    return {"pid": os.getpid(), "host": socket.gethostname(),
+            "start_time": process_start_time(os.getpid())}
+
+
+def writer_state(run_doc: dict[str, Any]) -> str:
+    """`alive`, `dead` or `unknown` for the process run.json `writer` names.
+
+    Decided from pid + host + process start time, so a suspended writer (SIGSTOP, a debugger)
+    is alive whatever its heartbeat age, and a recycled pid is not mistaken for the writer.
+    Another host, or no start time recorded: unknown (the heartbeat decides).
+    """
+    writer = run_doc.get("writer")
+    if not isinstance(writer, dict) or writer.get("host") != socket.gethostname():
+        return "unknown"
+    pid, started = writer.get("pid"), writer.get("start_time")
+    if type(pid) is not int or type(started) is not int or pid <= 0:
+        return "unknown"
+    if process_start_time(os.getpid()) is None:
+        return "unknown"  # no /proc here: cannot tell
+    return "alive" if process_start_time(pid) == started else "dead"
+
+
 def is_stale(run_doc: dict[str, Any], now: float | None = None) -> bool:
-    """True when the run says `running` but its heartbeat is too old: the process died."""
+    """True when the run says `running` but its writer is gone: by pid + host + process
+    start time when run.json records them (a single writer), else by heartbeat age."""
     if run_doc.get("status") != "running":
         return False
+    state = writer_state(run_doc)
+    if state == "alive":
+        return False
+    if state == "dead" and not run_doc.get("ranks"):
+        return True
     beat = run_doc.get("heartbeat_at")
     if not isinstance(beat, int | float):
         return True

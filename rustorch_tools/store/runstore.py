@@ -128,7 +128,14 @@ class RunFiles:
     # -- rows -------------------------------------------------------------------------------
     def append_metrics(self, data: bytes) -> None:
         """Append complete, encoded metric lines in one locked write."""
-        atomic.append_line(self.metrics_path, data)
+        try:
+            atomic.append_line(self.metrics_path, data)
+        except FileNotFoundError:
+            if not self.dir.is_dir():
+                raise RunNotFoundError(
+                    f"run folder {self.dir} was moved or deleted while this process was "
+                    "writing it (quarantined?); nothing was written") from None
+            raise
 
     def append_rows(self, rows: Iterable[dict[str, Any]], kind: str = "metrics") -> int:
         return runs.append_rows(self._jsonl(kind), rows)
