@@ -232,7 +232,7 @@ def _summarize(path: Path, doc: dict[str, Any], migrated_from: int | None,
         for key, value in row.items():
             # Only int/float values are metrics (bool is not); "_" keys are reserved.
             kind = type(value)
-            if (kind is not float and kind is not int) or key in _ROW_KEYS or key[0] == "_":
+            if (kind is not float and kind is not int) or key in _ROW_KEYS or key[:1] == "_" or not key:
                 continue
             pair = series.get(key)
             if pair is None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..errors import CorruptLineError
+from . import fastjson
 from .json_prefix import is_object_prefix
 
 CRC_KEY = "_crc"
@@ -111,14 +112,21 @@ def decode_line(line: bytes) -> dict[str, Any]:
     if actual != expected:
         raise CorruptLineError(f"CRC mismatch (stored {expected}, computed {actual})")
     try:
-        row = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptLineError(f"bad JSON: {exc}") from exc
-    except RecursionError:
-        raise CorruptLineError("bad JSON: nested too deeply") from None
+        row = fastjson.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        row = _lenient_row(body)  # NaN / Infinity literals decode, to be reported as such
     if not isinstance(row, dict):
         raise CorruptLineError(f"line is a JSON {type(row).__name__}, not an object")
     return row
+
+
+def _lenient_row(body: bytes) -> Any:
+    """The stdlib decoder, which accepts NaN/Infinity literals, for a line orjson refused;
+    anything it refuses too (deep nesting, bad UTF-8, huge numbers) is a corrupt line."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise CorruptLineError(f"bad JSON: {str(exc)[:200]}") from None
 
 
 def is_torn_fragment(line: bytes) -> bool:

@@ -7,7 +7,6 @@ names a file that is listed (checkpoint loading verifies that file's digest).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import CorruptRunError, InvalidNameError, SchemaValidationError
-from . import atomic, layout, schema
+from . import atomic, fastjson, layout, schema
 from .jsonl import open_regular
 from .runs import run_lock
 
@@ -59,12 +58,10 @@ def read_manifest(run_dir: PathLike) -> dict[str, Any]:
     path = Path(run_dir) / layout.MANIFEST
     try:
         with open_regular(path) as fh:  # a link or a FIFO is refused, never followed
-            doc = json.loads(fh.read())
+            doc = fastjson.loads(fh.read())
     except FileNotFoundError:
         return empty_manifest()
-    except RecursionError:
-        raise CorruptRunError(f"{path}: not valid JSON (nested too deeply)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # NaN, deep nesting, overflow included
         raise CorruptRunError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(doc, dict):
         raise CorruptRunError(f"{path}: a JSON {type(doc).__name__}, not an object")

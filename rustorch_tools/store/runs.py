@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import socket
 import stat
@@ -19,7 +18,7 @@ from ..errors import (
     RunNotFoundError,
     SchemaValidationError,
 )
-from . import atomic, jsonl, layout, locks, schema
+from . import atomic, fastjson, jsonl, layout, locks, schema
 
 STALE_FACTOR = 3.0
 STALE_MIN_S = 60.0
@@ -72,8 +71,8 @@ def read_run_raw(run_dir: PathLike) -> dict[str, Any]:
     except IsADirectoryError:
         raise CorruptRunError(f"{path} is a directory") from None
     try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = fastjson.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:  # NaN, deep nesting, overflow included
         raise CorruptRunError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(doc, dict):
         raise CorruptRunError(f"{path}: a JSON {type(doc).__name__}, not an object")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import shutil
 import stat
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LinkedFileError, RunNotFoundError, RustorchToolsError
-from . import atomic, audit, jsonl, layout, locks, manifest, runs
+from . import atomic, audit, fastjson, jsonl, layout, locks, manifest, runs
 
 PathLike = str | os.PathLike[str]
 QUARANTINE_FILE = "QUARANTINE.json"
@@ -361,7 +360,7 @@ class RunStore:
         """QUARANTINE.json of a quarantined run; None if absent, a link or unreadable."""
         try:
             data = read_regular(folder / QUARANTINE_FILE)
-            doc = json.loads(data)
+            doc = fastjson.loads(data)
         except (OSError, ValueError, RecursionError, RustorchToolsError):
             return None
         return doc if isinstance(doc, dict) else None
@@ -408,7 +407,7 @@ class RunStore:
 
 def read_pointer(path: Path) -> dict[str, Any]:
     """A small JSON pointer file (checkpoints/latest), read without following links."""
-    doc = json.loads(read_regular(path, limit=1 << 20))
+    doc = fastjson.loads(read_regular(path, limit=1 << 20))
     if not isinstance(doc, dict):
         raise ValueError(f"{path.name} is a JSON {type(doc).__name__}, not an object")
     return doc
