@@ -116,3 +116,84 @@ def test_each_hostile_run_gets_its_own_finding(tmp_path):
     for s in _SOCKETS:
         s.close()
     json.dumps([r.to_dict() for r in report.runs])  # every finding is plain JSON
+
+
+# -- hooks, jobs, workers ------------------------------------------------------------------
+
+def test_webhook_timeout_is_a_deadline_for_the_whole_request():
+    import http.server
+    import threading
+    import time
+
+    from rustorch_tools.analytics import hooks
+
+    class Drip(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.end_headers()
+            for _ in range(30):  # a byte every 0.2 s: each read is fast, the request is not
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.2)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        # status arrives at once but the body drips: the old code returned only after 6 s
+        res = hooks.post_webhook(f"http://127.0.0.1:{server.server_port}/", {"a": 1}, timeout=1.0)
+        took = time.monotonic() - t0
+    finally:
+        server.shutdown()
+    assert took < 3.0, took
+    assert res["ok"] or "within 1 s" in (res.get("error") or "")
+
+
+def test_jobs_are_bounded_by_the_cpu_count():
+    from rustorch_tools.workers import bounded_jobs, cpu_count
+
+    assert bounded_jobs(10_000) == cpu_count()
+    assert bounded_jobs(None) == cpu_count()
+    assert bounded_jobs(0) == 1
+
+
+_POOL_PARENT = """
+import os, sys, time
+sys.path[:0] = sys.argv[2:]
+from rustorch_tools.workers import worker_pool
+pool = worker_pool(2)
+futs = [pool.submit(os.getpid) for _ in range(8)]
+print(" ".join(str(p) for p in sorted({f.result() for f in futs})), flush=True)
+time.sleep(60)
+"""
+
+
+def test_workers_die_with_their_parent():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", _POOL_PARENT, "x", *sys.path],
+                            stdout=subprocess.PIPE)
+    workers = [int(p) for p in proc.stdout.readline().split()]
+    assert workers
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if _alive(p)]
+    assert not alive, f"orphan workers {alive}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

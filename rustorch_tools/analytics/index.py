@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
 import sqlite3
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from filelock import Timeout
 from ..errors import RustorchToolsError
 from ..store import locks
 from ..store.runstore import RunStore
+from ..workers import bounded_jobs, worker_pool
 from .summary import BrokenRun, RunSummary, summarize_run
 
 DB_NAME = "analytics.sqlite"
@@ -155,7 +154,7 @@ class RunIndex:
     def __init__(self, runs_dir: str | os.PathLike[str], jobs: int | None = None,
                  parallel_min: int = PARALLEL_MIN, in_memory: bool = False) -> None:
         self.runs_dir = Path(runs_dir)
-        self.jobs = default_jobs() if jobs is None else max(1, jobs)
+        self.jobs = default_jobs() if jobs is None else bounded_jobs(jobs)
         self.parallel_min = parallel_min
         if not self.runs_dir.is_dir():
             raise FileNotFoundError(f"runs directory not found: {self.runs_dir}")
@@ -320,9 +319,9 @@ class RunIndex:
             return [summarize_run(d) for d in run_dirs]
         # spawn, not fork: the caller may run threads (a logging heartbeat) that fork would copy
         # mid-lock. Chunks keep the pickling overhead small.
-        ctx = multiprocessing.get_context("spawn")
+
         chunk = max(1, len(run_dirs) // (jobs * 4))
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        with worker_pool(jobs, spawn=True) as pool:
             return list(pool.map(summarize_run, [str(d) for d in run_dirs], chunksize=chunk))
 
     def _delete_run(self, run_id: str) -> None:

@@ -7,13 +7,13 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store import layout
 from ..store.locks import LOCKS_DIR
 from ..store.runstore import QUARANTINE_FILE, RunStore
+from ..workers import bounded_jobs, worker_pool
 from .findings import Finding, Severity, count_by_severity
 from .run_check import RunResult, check_run
 
@@ -130,7 +130,7 @@ def check_runs(runs_dir: Path, folders: list[str], now: float, jobs: int) -> lis
     if jobs <= 1 or len(tasks) < _POOL_MIN_RUNS:
         return list(wrap(map(_check_one, tasks)))
     chunk = max(1, min(64, len(tasks) // (jobs * 8)))
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with worker_pool(jobs) as pool:
         return list(wrap(pool.map(_check_one, tasks, chunksize=chunk)))
 
 
@@ -187,7 +187,7 @@ def validate_runs(runs_dir: Path, jobs: int | None = None,
     if not runs_dir.is_dir():
         raise NotADirectoryError(f"{runs_dir} is not a directory")
     now = time.time() if now is None else now
-    jobs = jobs or os.cpu_count() or 1
+    jobs = bounded_jobs(jobs)
     report = ValidationReport(str(runs_dir), now)
     folders, report.findings = _top_level(runs_dir)
     report.quarantine, qfindings = list_quarantine(runs_dir)
