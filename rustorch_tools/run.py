@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -233,6 +233,30 @@ class Run:
         self._summary.update(numeric)
         # encode_row stores non-finite values as strings and lists them in _nonfinite.
         return {"step": step, "time": time.time(), **self._row_head, **numeric}
+
+    def log_batch(self, rows: Iterable[Mapping[str, Any]], start_step: int | None = None) -> int:
+        """Buffer many rows in one call; returns how many.
+
+        Each row maps metric names to values and may hold its own `"step"`; rows without
+        one get consecutive steps from `start_step` (default: one more than the last step).
+        The same rules as log_metrics apply to every row (names, values, steps that never
+        decrease); rows of plain finite numbers are encoded without per-row checks beyond
+        those.
+        """
+        self._check_open()
+        count = 0
+        next_step = start_step
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise TypeError(f"log_batch: row {count} is a {type(row).__name__}, not a mapping")
+            metrics = dict(row)
+            step = metrics.pop("step", None)
+            if step is None and next_step is not None:
+                step = next_step
+            self.log_metrics(metrics, step=step)
+            next_step = self._last_step + 1 if self._last_step is not None else None
+            count += 1
+        return count
 
     def rewind(self, step: int, checkpoint: str | None = None) -> None:
         """Continue logging after `step` (a run resumed from an older checkpoint).

@@ -424,6 +424,7 @@ def test_suspended_writer_is_alive_and_a_dead_one_crashed(tmp_path):
     assert runs.is_stale(files.read())  # fresh heartbeat, but the writer is gone
 
 
+@pytest.mark.filterwarnings("ignore:run .*background writer failed")
 def test_writer_whose_run_was_moved_fails_clearly(tmp_path):
     from rustorch_tools.errors import RunNotFoundError
 

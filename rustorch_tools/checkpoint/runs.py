@@ -23,8 +23,15 @@ from ..errors import (
     RustorchToolsError,
     UnsupportedCheckpointVersion,
 )
-from ..store import atomic, layout, locks
-from ..store.runstore import RunFiles, RunStore, read_pointer
+from ..store import atomic, layout
+from ..store.runstore import (
+    RunFiles,
+    checkpoint_folder_lock,
+    find_run,
+    latest_pointer_path,
+    read_pointer,
+    write_latest_pointer,
+)
 from . import fileformat
 from .codec import _Encoder, capture_rng_state, restore_rng_state
 from .fileformat import (
@@ -50,12 +57,7 @@ def _run_files(target: Any) -> RunFiles | None:
         return files
     if isinstance(target, RunFiles):
         return target
-    path = Path(target)
-    if (path / layout.RUN_JSON).exists():
-        return RunStore.of_run_dir(path)
-    if path.name == layout.CHECKPOINTS and (path.parent / layout.RUN_JSON).exists():
-        return RunStore.of_run_dir(path.parent)
-    return None
+    return find_run(target)
 
 
 def _checkpoint_dir(target: Any, create: bool) -> tuple[Path, RunFiles | None]:
@@ -130,14 +132,14 @@ def save_checkpoint(
     directory, files = _checkpoint_dir(target, create=True)
     path = directory / file_name
     pointer = {"file": file_name, "step": step, "epoch": epoch, "saved_at": now}
-    with files.lock() if files is not None else locks.run_lock(directory):
+    with files.lock() if files is not None else checkpoint_folder_lock(directory):
         digest, size = write_checkpoint_file(path, meta, enc)
         pointer["sha256"] = digest
         if files is not None:
             files.add_manifest_file(files.checkpoint_relpath(file_name), sha256=digest)
             files.write_latest(pointer)
         else:
-            atomic.atomic_write_json(directory / layout.LATEST, pointer)
+            write_latest_pointer(directory, pointer)
         removed = _rotate(directory, files, keep_last, keep=file_name)
     if files is not None:
         detail = {"file": f"{layout.CHECKPOINTS}/{file_name}", "step": step, "epoch": epoch,
@@ -191,8 +193,7 @@ def resolve(source: Any) -> Path:
     if _run_files(source) is None and not isinstance(source, RunFiles) and Path(source).is_file():
         return Path(source)
     directory, _ = _checkpoint_dir(source, create=False)
-    pointer = directory / layout.LATEST
-    return directory / _pointer(pointer)["file"]
+    return directory / _pointer(latest_pointer_path(directory))["file"]
 
 
 def _pointer(pointer: Path) -> dict[str, Any]:
@@ -249,7 +250,7 @@ def _load_latest(source: Any, map_location: Any) -> Checkpoint:
     directory, files = _checkpoint_dir(source, create=False)
     pointer: dict[str, Any] | None = None
     try:
-        pointer = _pointer(directory / layout.LATEST)
+        pointer = _pointer(latest_pointer_path(directory))
         return _read_verified(directory / pointer["file"], files, pointer, map_location)
     except _FALLBACK_ERRORS as first:
         for _, path in reversed(list_checkpoints(directory)):

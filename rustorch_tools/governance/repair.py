@@ -123,7 +123,7 @@ def summary_from_metrics(run_dir: Path) -> dict:
     metric (non-finite as "nan"/"inf"/"-inf", run.json refuses NaN) and the last step."""
     metrics: dict = {}
     step = None
-    for raw in jsonl.iter_valid_rows(run_dir / layout.METRICS):
+    for raw in RunStore.of_run_dir(run_dir).iter_valid_rows("metrics"):
         problem = check_metric_row(raw)
         if problem is not None and problem[0] != "RT205":
             continue  # rows validation rejects do not count (same rule as RT404)

@@ -91,7 +91,7 @@ def read_quarantine_record(folder: Path) -> dict | None:
 
 
 def list_quarantine(runs_dir: Path) -> tuple[list[QuarantineEntry], list[Finding]]:
-    qdir = runs_dir / layout.QUARANTINE_DIR
+    qdir = RunStore(runs_dir).quarantine_dir
     entries, findings = [], []
     if not qdir.is_dir() or qdir.is_symlink():
         return entries, findings

@@ -405,6 +405,30 @@ class RunStore:
         return status
 
 
+def find_run(path: PathLike) -> RunFiles | None:
+    """The run a folder is, or whose checkpoints/ folder it is; None for any other folder."""
+    path = Path(path)
+    if (path / layout.RUN_JSON).exists():
+        return RunStore.of_run_dir(path)
+    if path.name == layout.CHECKPOINTS and (path.parent / layout.RUN_JSON).exists():
+        return RunStore.of_run_dir(path.parent)
+    return None
+
+
+def checkpoint_folder_lock(directory: Path) -> AbstractContextManager[None]:
+    """The lock of a plain checkpoint folder (outside any run): its own `.lock`."""
+    return locks.run_lock(directory)
+
+
+def latest_pointer_path(directory: Path) -> Path:
+    return directory / layout.LATEST
+
+
+def write_latest_pointer(directory: Path, pointer: dict[str, Any]) -> None:
+    """`latest` of a plain checkpoint folder (a run's goes through RunFiles.write_latest)."""
+    atomic.atomic_write_json(latest_pointer_path(directory), pointer)
+
+
 def read_pointer(path: Path) -> dict[str, Any]:
     """A small JSON pointer file (checkpoints/latest), read without following links."""
     doc = fastjson.loads(read_regular(path, limit=1 << 20))
