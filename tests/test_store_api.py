@@ -58,3 +58,39 @@ def test_no_module_outside_store_opens_run_files_or_builds_run_paths():
                                        "atomic_write_bytes", "write_run", "update_run"):
                 offenders.append(f"{rel}:{node.lineno} {node.func.attr}")
     assert offenders == []
+
+
+def _leaves(command, path=()):
+    import click
+
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _leaves(sub, (*path, name))
+    else:
+        yield path, command
+
+
+def test_every_command_documents_exit_codes_and_speaks_json():
+    from click.testing import CliRunner
+
+    from rustorch_tools.cli import cli
+
+    for path, _command in _leaves(cli):
+        text = CliRunner().invoke(cli, [*path, "--help"]).output
+        assert "usage or i/o error" in " ".join(text.lower().split()), path
+        if path != ("report",):  # report writes an HTML file; its result is the file
+            assert "--json" in text, path
+
+
+def test_runs_dir_comes_from_the_environment(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from rustorch_tools.cli import cli
+
+    with rustorch_tools.start_run(tmp_path, name="r"):
+        pass
+    monkeypatch.setenv("RUSTORCH_RUNS_DIR", str(tmp_path))
+    for args in (["validate", "--json"], ["runs", "list", "--json"], ["export", "--json"],
+                 ["graph", "--json"], ["index", "--json"]):
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 0, (args, res.output)
