@@ -436,3 +436,10 @@ def test_writer_whose_run_was_moved_fails_clearly(tmp_path):
     with pytest.raises(RunNotFoundError, match="moved or deleted"):
         run.flush()
     run._closed = True
+
+
+def test_errors_name_the_users_path_not_a_temp_file(tmp_path):
+    res = CliRunner().invoke(cli, ["validate", str(tmp_path), "--report",
+                                   str(tmp_path / "missing-dir" / "r.md")])
+    assert res.exit_code == 2
+    assert "missing-dir/r.md" in res.output and ".tmp-" not in res.output

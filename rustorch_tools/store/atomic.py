@@ -40,10 +40,17 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -
     """Replace `path` with `data` so that a crash leaves either the old or the new file."""
     path = Path(path)
     tmp = temp_path_for(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:
+        raise _about(exc, path) from None
     try:
         _write_all(fd, data)
         os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise _about(exc, path) from None
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
@@ -55,6 +62,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def _about(exc: OSError, path: Path) -> OSError:
+    """The same error naming the file the user asked for, not our temp file next to it."""
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def dumps_json(obj: Any) -> bytes:
@@ -141,13 +153,19 @@ def output_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
     tmp = temp_path_for(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise _about(exc, path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _about(exc, path) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
