@@ -646,11 +646,14 @@ def start_run(
 
 
 def _last_logged_step(files: RunFiles, rank: int | None) -> int | None:
-    """The highest step in metrics.jsonl written by `rank` (None: rows without a rank)."""
+    """The last step `rank` (None: rows without a rank) logged in metrics.jsonl: the highest
+    since its last `_rewind` marker (which restarts the count at the marker's step)."""
     last = None
     for row in files.iter_valid_rows("metrics"):
         step = row.get("step")
-        if row.get("rank") == rank and type(step) is int and (last is None or step > last):
+        if row.get("rank") != rank or type(step) is not int:
+            continue
+        if "_rewind" in row or last is None or step > last:
             last = step
     return last
 

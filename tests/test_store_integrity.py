@@ -228,6 +228,11 @@ def test_run_resumed_from_an_older_checkpoint_validates_clean(tmp_path):
             run.log_metrics({"loss": 0.1}, step=i)
     found = {f.code for f in validate_runs(tmp_path, jobs=1).all_findings()}
     assert not found & {"RT203", "RT212", "RT404", "RT210"}, found
+    with rustorch_tools.start_run(tmp_path, run_id="r") as run:  # continues after the rewind
+        run.log_metrics({"loss": 0.05})
+    assert [r["step"] for r in run.files.iter_metrics()][-1] == 8
+    found = {f.code for f in validate_runs(tmp_path, jobs=1).all_findings()}
+    assert not found & {"RT203", "RT212", "RT404", "RT210"}, found
 
 
 # -- 1. audit -------------------------------------------------------------------------------
