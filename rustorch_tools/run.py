@@ -496,7 +496,13 @@ class Run:
     def _atexit(self) -> None:
         # Interpreter exit without finish(): an uncaught exception (sys.last_value) means failed.
         error = getattr(sys, "last_value", None)
-        self.finish("failed" if error is not None else "finished", error)
+        try:
+            self.finish("failed" if error is not None else "finished", error)
+        except Exception as exc:  # the interpreter is exiting: say what was lost, no traceback
+            with self._buf_lock:
+                lost = len(self._buf)
+            print(f"rustorch_tools: run {self.run_id} could not be finished at exit ({exc}); "
+                  f"{lost} buffered rows were not written", file=sys.stderr)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -8,6 +8,7 @@ keep in sync). They say only valid / not valid: for the messages of an invalid d
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,7 @@ from . import schema
 
 @functools.cache
 def _compiled(name: str) -> Callable[[Any], Any]:
-    doc = dict(schema.load_schema(name))
+    doc = copy.deepcopy(schema.load_schema(name))  # compile() rewrites $refs in place
     doc.pop("$schema", None)  # 2020-12 files; the keywords used are all in draft 7
     return fastjsonschema.compile(doc)
 
