@@ -97,7 +97,8 @@ def _ddp_worker(steps: int) -> None:
 
 
 def _launch(args: list[str], nproc: int, timeout: float) -> list[str]:
-    from rustorch_device.distributed.local import launch
+    sys.path.insert(0, str(REPO / "tests"))
+    from support.local_launch import launch
 
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])

@@ -26,8 +26,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from rustorch_tools.analytics import synthetic  # noqa: E402
+from support import analytics_synth as synthetic  # noqa: E402
+
 from rustorch_tools.analytics.compare import compare  # noqa: E402
 from rustorch_tools.analytics.gates import evaluate, parse_rule  # noqa: E402
 from rustorch_tools.analytics.index import RunIndex  # noqa: E402

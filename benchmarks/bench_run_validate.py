@@ -22,9 +22,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.governance_synth import metric_rows, run_doc  # noqa: E402
 
 from rustorch_tools.governance.repair import summary_from_metrics  # noqa: E402
-from rustorch_tools.governance.synth import metric_rows, run_doc  # noqa: E402
 from rustorch_tools.governance.validate import validate_runs  # noqa: E402
 from rustorch_tools.store import jsonl  # noqa: E402
 from rustorch_tools.store.atomic import dumps_json  # noqa: E402

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import mnist_data as datasets
 import numpy as np
 import torch
 import torch.nn as nn
@@ -26,7 +27,6 @@ from torch.optim.lr_scheduler import StepLR
 from tqdm import tqdm
 
 import rustorch_tools
-from rustorch_tools import datasets
 
 
 class Net(nn.Module):

@@ -26,11 +26,19 @@ def __getattr__(name: str) -> Any:
         from . import checkpoint
 
         return getattr(checkpoint, name)
+    if name == "read_metrics":
+        from .metrics import read_metrics
+
+        return read_metrics
+    if name == "RunStore":
+        from .store.runstore import RunStore
+
+        return RunStore
     raise AttributeError(f"module 'rustorch_tools' has no attribute {name!r}")
 
 
 __all__ = [
     "start_run", "attach_run", "Run", "NonFiniteMetricWarning",
-    "save_checkpoint", "load_checkpoint", "resume", "Checkpoint",
+    "save_checkpoint", "load_checkpoint", "resume", "Checkpoint", "read_metrics", "RunStore",
     "RustorchToolsError", "InvalidNameError", "RunNotFoundError", "CorruptCheckpointError",
 ]

@@ -12,17 +12,15 @@ the heartbeat and the summary in run.json. Several processes may log into one ru
 from __future__ import annotations
 
 import atexit
-import hashlib
 import math
 import numbers
 import os
-import shutil
 import sys
 import threading
 import time
 import traceback
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,8 @@ from .errors import (
     RustorchToolsError,
 )
 from .jsonable import to_json_object
-from .store import atomic, jsonl, layout, manifest, runs, schema
+from .store import jsonl, layout, runs, schema
+from .store.runstore import RunFiles, RunStore
 
 DEFAULT_FLUSH_EVERY = 1000
 DEFAULT_FLUSH_INTERVAL_S = 5.0
@@ -104,6 +103,7 @@ def _new_run_doc(
         "tags": tags,
         "parent": parent,
         "environment": environment.capture(),
+        "writer": runs.writer_identity(),
         "error": None,
         "summary": {},
     }
@@ -147,12 +147,12 @@ class Run:
     ) -> None:
         self.root = root
         self.run_id = run_id
-        self.dir = layout.run_dir(root, run_id)
+        self.files: RunFiles = RunStore(root).run(run_id)
+        self.dir = self.files.dir
         self.rank = rank
         self._flush_every = flush_every
         self._flush_interval_s = flush_interval_s
         self._heartbeat_interval_s = heartbeat_interval_s
-        self._metrics_path = self.dir / layout.METRICS
         self._buf: list[bytes] = []  # encoded lines
         self._buf_lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -234,6 +234,58 @@ class Run:
         # encode_row stores non-finite values as strings and lists them in _nonfinite.
         return {"step": step, "time": time.time(), **self._row_head, **numeric}
 
+    def log_batch(self, rows: Iterable[Mapping[str, Any]], start_step: int | None = None) -> int:
+        """Buffer many rows in one call; returns how many.
+
+        Each row maps metric names to values and may hold its own `"step"`; rows without
+        one get consecutive steps from `start_step` (default: one more than the last step).
+        The same rules as log_metrics apply to every row (names, values, steps that never
+        decrease); rows of plain finite numbers are encoded without per-row checks beyond
+        those.
+        """
+        self._check_open()
+        count = 0
+        next_step = start_step
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise TypeError(f"log_batch: row {count} is a {type(row).__name__}, not a mapping")
+            metrics = dict(row)
+            step = metrics.pop("step", None)
+            if step is None and next_step is not None:
+                step = next_step
+            self.log_metrics(metrics, step=step)
+            next_step = self._last_step + 1 if self._last_step is not None else None
+            count += 1
+        return count
+
+    def rewind(self, step: int, checkpoint: str | None = None) -> None:
+        """Continue logging after `step` (a run resumed from an older checkpoint).
+
+        Writes a `_rewind` marker row (docs/runs-format.md) so that the rows that follow,
+        whose steps repeat ones logged before, are a documented resume, not a step descent.
+        """
+        self._check_open()
+        if type(step) is not int or step < 0:
+            raise ValueError(f"rewind: step must be an int >= 0, got {step!r}")
+        last = self._last_step
+        if last is None or step >= last:
+            return  # nothing to rewind: steps already continue after `step`
+        marker: dict[str, Any] = {"from_step": last}
+        if checkpoint is not None:
+            marker["checkpoint"] = checkpoint
+        row = {"step": step, "time": time.time(), **self._row_head, "_rewind": marker}
+        with self._buf_lock:
+            self._buf.append(jsonl.encode_row(row))
+        self.flush()
+        self._last_step = step
+
+        def change(doc: dict[str, Any]) -> None:
+            summary = doc.setdefault("summary", {})
+            summary["step"] = step  # later rows raise it again; see _merge_summary
+            summary["updated_at"] = time.time()
+
+        self.files.update(change)
+
     def log_metric(self, name: str, value: Any, step: int | None = None) -> None:
         self.log_metrics({name: value}, step=step)
 
@@ -248,12 +300,22 @@ class Run:
             )
 
     def flush(self) -> None:
-        """Append the buffered rows now (one locked write)."""
+        """Append the buffered rows now (one locked write).
+
+        If the write fails (disk full, file too large, I/O error), no partial line is left
+        in the file, the rows stay buffered (retried by the next flush) and the error is
+        raised.
+        """
         with self._flush_lock:
             with self._buf_lock:
                 rows, self._buf = self._buf, []
             if rows:
-                atomic.append_line(self._metrics_path, b"".join(rows))
+                try:
+                    self.files.append_metrics(b"".join(rows))
+                except BaseException:
+                    with self._buf_lock:
+                        self._buf[:0] = rows  # kept, in order, ahead of newer rows
+                    raise
 
     # -- params, tags, artifacts -----------------------------------------------------------
     def log_params(self, params: Mapping[str, Any], overwrite: bool = False) -> None:
@@ -273,13 +335,13 @@ class Run:
                     )
             current.update(new)
 
-        runs.update_run(self.dir, change)
+        self.files.update(change)
 
     def set_tags(self, tags: Mapping[str, Any] | list[str]) -> None:
         """Merge string tags into run.json."""
         self._check_open()
         new = _tags(tags)
-        runs.update_run(self.dir, lambda doc: doc.setdefault("tags", {}).update(new))
+        self.files.update(lambda doc: doc.setdefault("tags", {}).update(new))
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None, overwrite: bool = False) -> str:
         """Copy a file (or a directory's files) into artifacts/<name>; returns the relative path.
@@ -293,23 +355,20 @@ class Run:
             raise FileNotFoundError(f"log_artifact: {src} does not exist")
         name = layout.validate_name(name if name is not None else src.name, "artifact name")
         rel_root = f"{layout.ARTIFACTS}/{name}"
-        dest_root = self.dir / layout.ARTIFACTS / name
-        if dest_root.exists() and not overwrite:
+        if self.files.artifact_exists(name) and not overwrite:
             raise ArtifactExistsError(f"run {self.run_id} already has artifact {name!r}; pass overwrite=True")
-        files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
         if not src.is_file() and not src.is_dir():
             raise RustorchToolsError(f"log_artifact: {src} is neither a file nor a directory")
+        files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
         total = 0
         for file in files:
             rel = rel_root if file is src else f"{rel_root}/{file.relative_to(src).as_posix()}"
             for part in rel.split("/")[1:]:
                 layout.validate_name(part, "artifact path component", max_len=255)
-            digest, size = _copy_atomic(file, self.dir / rel)
-            manifest.add_file(self.dir, rel, sha256=digest)
+            _digest, size = self.files.copy_artifact(file, rel)
             total += size
-        runs.append_event(
-            self.dir, "artifact", {"name": name, "files": len(files), "bytes": total}, rank=self.rank
-        )
+        self.files.append_event("artifact", {"name": name, "files": len(files), "bytes": total},
+                                rank=self.rank)
         return rel_root
 
     # -- checkpoints and telemetry ---------------------------------------------------------
@@ -347,15 +406,20 @@ class Run:
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
+    def closed(self) -> bool:
+        """Whether finish() ran in this process."""
+        return self._closed
+
+    @property
     def status(self) -> str:
-        return runs.read_run(self.dir)["status"]
+        return self.files.read()["status"]
 
     def read(self) -> dict[str, Any]:
         """run.json as stored now."""
-        return runs.read_run(self.dir)
+        return self.files.read()
 
     def log_event(self, event: str, detail: dict[str, Any] | None = None) -> None:
-        runs.append_event(self.dir, event, detail, rank=self.rank)
+        self.files.append_event(event, detail, rank=self.rank)
 
     def finish(self, status: str = "finished", error: BaseException | None = None) -> None:
         """Flush, stop the background thread and record the end (idempotent).
@@ -372,7 +436,7 @@ class Run:
             self._thread.join()
         atexit.unregister(self._atexit)
         self.flush()
-        _fsync_file(self._metrics_path)
+        self.files.fsync("metrics")
         now = time.time()
         err = None
         if status == "failed":
@@ -408,12 +472,15 @@ class Run:
                 doc.update(status="finished", ended_at=now, error=None)
                 finished_now = True
 
-        runs.update_run(self.dir, change)
+        self.files.update(change)
         if status == "failed":
-            runs.append_event(self.dir, "failed", {"error": err}, rank=self.rank)
+            self.files.append_event("failed", {"error": err}, rank=self.rank)
         elif finished_now:
-            runs.append_event(self.dir, "finished", {"step": self._last_step}, rank=self.rank)
-        _fsync_file(self.dir / layout.EVENTS)
+            self.files.append_event("finished", {"step": self._last_step}, rank=self.rank)
+        self.files.fsync("events")
+        if status == "failed" or finished_now:
+            # What the run holds now becomes provable: validation reports any later loss.
+            self.files.record_logs()
 
     close = finish
 
@@ -429,7 +496,13 @@ class Run:
     def _atexit(self) -> None:
         # Interpreter exit without finish(): an uncaught exception (sys.last_value) means failed.
         error = getattr(sys, "last_value", None)
-        self.finish("failed" if error is not None else "finished", error)
+        try:
+            self.finish("failed" if error is not None else "finished", error)
+        except Exception as exc:  # the interpreter is exiting: say what was lost, no traceback
+            with self._buf_lock:
+                lost = len(self._buf)
+            print(f"rustorch_tools: run {self.run_id} could not be finished at exit ({exc}); "
+                  f"{lost} buffered rows were not written", file=sys.stderr)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -455,7 +528,7 @@ class Run:
             doc["heartbeat_at"] = now
             self._merge_summary(doc)
 
-        runs.update_run(self.dir, change)
+        self.files.update(change)
 
     def _background(self) -> None:
         tick = min(self._flush_interval_s, self._heartbeat_interval_s)
@@ -478,40 +551,6 @@ class Run:
 def _rank_key(rank: int | None) -> str:
     """Key of run.json's `ranks` map: the rank, or "main" for a process logging without one."""
     return "main" if rank is None else str(rank)
-
-
-def _fsync_file(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _copy_atomic(src: Path, dest: Path) -> tuple[str, int]:
-    """Copy `src` to `dest` through a temp file + fsync + rename; returns (sha256, size)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic.temp_path_for(dest)
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        with open(src, "rb") as fin, open(tmp, "xb") as fout:
-            while chunk := fin.read(1 << 20):
-                digest.update(chunk)
-                fout.write(chunk)
-                size += len(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-        shutil.copymode(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    atomic.fsync_dir(dest.parent)
-    return digest.hexdigest(), size
 
 
 def _op_stats() -> dict[str, dict[str, int]] | None:
@@ -546,8 +585,7 @@ def _parent_ref(root: Path, parent: Any, relation: str, checkpoint: str | None) 
     if relation not in RELATIONS:
         raise ValueError(f"relation must be one of {RELATIONS}, got {relation!r}")
     parent_id = parent.run_id if isinstance(parent, Run) else parent
-    layout.validate_run_id(parent_id)
-    if not (layout.run_dir(root, parent_id) / layout.RUN_JSON).exists():
+    if not RunStore(root).has_run(parent_id):
         raise RunNotFoundError(f"parent run {parent_id!r} not found under {root}")
     return {"run_id": parent_id, "relation": relation, "checkpoint": checkpoint}
 
@@ -595,43 +633,61 @@ def start_run(
         run_id = layout.new_run_id(name)
     else:
         layout.validate_run_id(run_id)
-    directory = layout.run_dir(root, run_id)
-    directory.mkdir(parents=True, exist_ok=True)
-    with runs.run_lock(directory):
-        if not (directory / layout.RUN_JSON).exists():
+    files = RunStore(root).run(run_id)
+    files.create_dirs()
+    last_step = None
+    with files.lock():
+        if not files.exists():
             doc = _new_run_doc(run_id, name or run_id, cfg, prm, seed, tag_map, parent_ref, heartbeat_interval_s)
             if rank is not None:
                 doc["ranks"] = {_rank_key(rank): "running"}
-            runs.write_run(directory, doc)
-            (directory / layout.CHECKPOINTS).mkdir(exist_ok=True)
-            (directory / layout.ARTIFACTS).mkdir(exist_ok=True)
-            runs.append_event(directory, "created", {"name": doc["name"]}, rank=rank)
+            files.write(doc)
+            files.init_layout()
+            files.append_event("created", {"name": doc["name"]}, rank=rank)
         else:
-            _reopen(directory, rank, cfg, prm, tag_map, heartbeat_interval_s)
-    return Run(root, run_id, rank, flush_every, flush_interval_s, heartbeat_interval_s)
+            last_step = _reopen(files, rank, cfg, prm, tag_map, heartbeat_interval_s)
+    run = Run(root, run_id, rank, flush_every, flush_interval_s, heartbeat_interval_s)
+    run._last_step = last_step
+    return run
+
+
+def _last_logged_step(files: RunFiles, rank: int | None) -> int | None:
+    """The last step `rank` (None: rows without a rank) logged in metrics.jsonl: the highest
+    since its last `_rewind` marker (which restarts the count at the marker's step)."""
+    last = None
+    for row in files.iter_valid_rows("metrics"):
+        step = row.get("step")
+        if row.get("rank") != rank or type(step) is not int:
+            continue
+        if "_rewind" in row or last is None or step > last:
+            last = step
+    return last
 
 
 def _reopen(
-    directory: Path,
+    files: RunFiles,
     rank: int | None,
     cfg: dict[str, Any],
     prm: dict[str, Any],
     tag_map: dict[str, str],
     heartbeat_interval_s: float,
-) -> None:
-    doc = runs.read_run(directory)
+) -> int | None:
+    """Reopen an existing run (see start_run); returns the last step this writer logged, so
+    that logging continues at the next step."""
+    doc = files.read()
     now = time.time()
     live = doc["status"] == "running" and not runs.is_stale(doc, now)
     if live and rank is None:
         age = now - doc["heartbeat_at"]
         raise RunStateError(
             f"run {doc['run_id']} is live (heartbeat {age:.0f} s ago, pid "
-            f"{doc.get('environment', {}).get('pid')}); pass rank= to log into it from another process"
+            f"{(doc.get('writer') or doc.get('environment', {})).get('pid')}); pass rank= to log into it "
+            "from another process"
         )
     if cfg and doc["config"] and cfg != doc["config"]:
         raise RunStateError(f"run {doc['run_id']} was created with another config; fork it instead")
     if doc["status"] == "running" and not live:
-        runs.append_event(directory, "crashed", {"heartbeat_at": doc["heartbeat_at"], "found_at": now})
+        files.append_event("crashed", {"heartbeat_at": doc["heartbeat_at"], "found_at": now})
     previous = doc["status"]
     if not live:
         doc.update(status="running", ended_at=None, error=None)
@@ -641,18 +697,20 @@ def _reopen(
             doc["ranks"] = {_rank_key(None): "running"}  # the process already writing it
         doc.setdefault("ranks", {})[_rank_key(rank)] = "running"
     doc.update(heartbeat_at=now, heartbeat_interval_s=heartbeat_interval_s)
+    if not live:
+        doc["writer"] = runs.writer_identity()  # this process writes the run from now on
     doc["config"] = doc["config"] or cfg
     doc["params"] = {**doc["params"], **prm}
     doc["tags"] = {**doc["tags"], **tag_map}
-    runs.write_run(directory, doc)
+    files.write(doc)
     if not live:
-        runs.append_event(directory, "resumed", {"previous_status": previous}, rank=rank)
+        files.append_event("resumed", {"previous_status": previous}, rank=rank)
+    return _last_logged_step(files, rank)
 
 
 def attach_run(root: str | os.PathLike[str], run_id: str, rank: int | None = None, **kwargs: Any) -> Run:
     """Open an existing run (RunNotFoundError if absent); see `start_run`."""
-    layout.validate_run_id(run_id)
-    if not (layout.run_dir(root, run_id) / layout.RUN_JSON).exists():
+    if not RunStore(root).has_run(run_id):
         raise RunNotFoundError(f"no run {run_id!r} under {root}")
     return start_run(root, run_id=run_id, rank=rank, **kwargs)
 

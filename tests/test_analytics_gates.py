@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
+from support import analytics_synth as synthetic
 
-from rustorch_tools.analytics import synthetic
 from rustorch_tools.analytics.gates import RuleError, load_rules_file, parse_rule
 from rustorch_tools.cli import cli
 

@@ -7,9 +7,9 @@ import sys
 import time
 
 import pytest
+from support import analytics_synth as synthetic
 
 from rustorch_tools.analytics import index as index_mod
-from rustorch_tools.analytics import synthetic
 from rustorch_tools.analytics.index import RunIndex, open_index
 from rustorch_tools.store import layout, runs
 

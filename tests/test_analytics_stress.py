@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import analytics_synth as synthetic
 
-from rustorch_tools.analytics import synthetic
 from rustorch_tools.cli import cli
 from rustorch_tools.store import layout
 

@@ -175,9 +175,9 @@ def test_legacy_format_0_is_migrated(tmp_path):
 
 
 def test_future_format_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoint, "FORMAT_VERSION", 2)
+    monkeypatch.setattr(checkpoint.fileformat, "FORMAT_VERSION", 2)
     saved = checkpoint.save_checkpoint(tmp_path / "f.safetensors", model=make_model())
-    monkeypatch.setattr(checkpoint, "FORMAT_VERSION", 1)
+    monkeypatch.setattr(checkpoint.fileformat, "FORMAT_VERSION", 1)
     with pytest.raises(UnsupportedCheckpointVersion, match="format_version 2 is newer"):
         checkpoint.load_checkpoint(saved.path)
     legacy = tmp_path / "f.pt"

@@ -60,7 +60,7 @@ def entry_point_env(tmp: Path) -> dict[str, str]:
 
 
 def spawn(args: list[str], tmp: Path, *, timeout: float, nproc: int = WORLD, **env: str):  # noqa: ANN201
-    from rustorch_device.distributed.local import launch
+    from support.local_launch import launch
 
     return launch(args, nproc, timeout=timeout, env={**entry_point_env(tmp), **env}, cwd=REPO)
 

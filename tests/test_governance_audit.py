@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from rustorch_tools.cli import cli
-from rustorch_tools.governance import audit
+from rustorch_tools.store import audit
+from rustorch_tools.store.runstore import RunStore
 
 
 def invoke(*args: str):
@@ -20,7 +21,7 @@ def invoke(*args: str):
 @pytest.fixture
 def chain(tmp_path) -> Path:
     for i in range(5):
-        audit.append(tmp_path, "validate", {"i": i, "text": "ünïcode"})
+        RunStore(tmp_path).audit_append("validate", {"i": i, "text": "ünïcode"})
     return tmp_path
 
 
@@ -104,7 +105,7 @@ def test_garbage_line(chain):
 
 
 def test_appends_continue_a_valid_chain(chain):
-    audit.append(chain, "repair", {})
+    RunStore(chain).audit_append("repair", {})
     assert audit.verify(chain).ok and audit.verify(chain).entries == 6
 
 
@@ -120,7 +121,7 @@ def test_validate_reports_a_broken_chain(chain):
 
 def _append_many(root: str, n: int) -> None:
     for i in range(n):
-        audit.append(Path(root), "validate", {"i": i})
+        RunStore(root).audit_append("validate", {"i": i})
 
 
 def test_concurrent_appends_keep_one_chain(tmp_path):

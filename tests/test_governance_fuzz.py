@@ -13,10 +13,10 @@ from pathlib import Path
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.governance_synth import make_run
 
 from rustorch_tools.cli import cli
 from rustorch_tools.governance import jsonl_check
-from rustorch_tools.governance.synth import make_run
 from rustorch_tools.store.jsonl import encode_row
 from rustorch_tools.store.repair import split_lines
 

@@ -8,9 +8,10 @@ import os
 import time
 from pathlib import Path
 
+from support.governance_synth import make_run
+
 from rustorch_tools.governance.quarantine import quarantine_runs
 from rustorch_tools.governance.repair import repair_runs
-from rustorch_tools.governance.synth import make_run
 from rustorch_tools.governance.validate import validate_runs
 from rustorch_tools.store.atomic import atomic_write_json
 from rustorch_tools.store.jsonl import encode_row

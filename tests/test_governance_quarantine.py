@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 from click.testing import CliRunner
+from support.governance_synth import make_run
 
 from rustorch_tools.cli import cli
 from rustorch_tools.governance.quarantine import quarantine_runs
-from rustorch_tools.governance.synth import make_run
 from rustorch_tools.store.atomic import atomic_write_json
 
 
@@ -54,8 +54,10 @@ def test_quarantine_moves_only_runs_with_errors(tmp_path):
     assert record["remediation"] and record["user"] and record["host"]
     assert isinstance(record["quarantined_at"], float)
     log = [json.loads(x) for x in (tmp_path / ".audit" / "log.jsonl").read_text().splitlines()]
-    assert [e["command"] for e in log] == ["quarantine"]
-    assert log[0]["details"]["moved"][0]["run_id"] == "bad"
+    # write-ahead: the move's intent is audited before the rename, the outcome after it
+    assert [e["command"] for e in log] == ["quarantine-move", "quarantine"]
+    assert log[0]["details"]["intent"]["run_id"] == "bad"
+    assert log[1]["details"]["moved"][0]["run_id"] == "bad"
 
 
 def test_dry_run_changes_nothing(tmp_path):
@@ -103,7 +105,7 @@ def test_release_round_trip(tmp_path):
     assert len(kept) == 1 and json.loads(kept[0].read_text())["run_id"] == "r"
     cmds = [json.loads(x)["command"]
             for x in (tmp_path / ".audit" / "log.jsonl").read_text().splitlines()]
-    assert cmds == ["quarantine", "release", "release"]
+    assert cmds == ["quarantine-move", "quarantine", "release", "release-move", "release"]
     assert invoke("validate", str(tmp_path)).exit_code == 0
 
 
@@ -163,7 +165,8 @@ def test_concurrent_quarantines_neither_lose_nor_duplicate(tmp_path):
         assert got == digests[n]
     cmds = [json.loads(x)["command"]
             for x in (tmp_path / ".audit" / "log.jsonl").read_text().splitlines()]
-    assert cmds == ["quarantine", "quarantine"]
+    assert [c for c in cmds if c != "quarantine-move"] == ["quarantine", "quarantine"]
+    assert cmds.count("quarantine-move") == len(bad)
     assert invoke("audit", "verify", str(tmp_path)).exit_code == 0
 
 

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 from click.testing import CliRunner
+from support.governance_synth import make_run, metric_rows
 
 from rustorch_tools.cli import cli
 from rustorch_tools.governance.repair import repair_runs
-from rustorch_tools.governance.synth import make_run, metric_rows
 from rustorch_tools.governance.validate import validate_runs
 from rustorch_tools.store.atomic import atomic_write_json
 from rustorch_tools.store.jsonl import encode_row
@@ -155,9 +155,10 @@ def test_audit_entry_holds_digests(tmp_path):
     torn(d)
     before = sha(d / "metrics.jsonl")
     repair_runs(tmp_path)
-    (entry,) = [json.loads(x) for x in
-                (tmp_path / ".audit" / "log.jsonl").read_text().splitlines()]
-    assert entry["command"] == "repair"
+    intent, entry = [json.loads(x) for x in
+                     (tmp_path / ".audit" / "log.jsonl").read_text().splitlines()]
+    assert intent["command"] == "repair-intent" and entry["command"] == "repair"
+    assert intent["details"]["actions"][0]["before_sha256"] == before  # audited before
     cut = entry["details"]["actions"][0]
     assert cut["before_sha256"] == before and cut["after_sha256"] == sha(d / "metrics.jsonl")
 
@@ -230,7 +231,7 @@ def test_torn_lines_in_the_middle_are_cut_and_audited(tmp_path):
     assert act.detail["orphan_sha256"] == sha(orphan)
     assert (d / "metrics.jsonl").read_bytes() == b"".join(lines[:9] + [damaged] + lines[10:])
     assert {f.code for f in validate_runs(tmp_path, jobs=1).all_findings()} == {"RT201"}
-    (entry,) = [json.loads(x) for x in (tmp_path / ".audit" / "log.jsonl").read_text().splitlines()]
+    *_, entry = [json.loads(x) for x in (tmp_path / ".audit" / "log.jsonl").read_text().splitlines()]
     cut = next(a for a in entry["details"]["actions"] if a["action"] == "cut_torn_lines")
     assert cut["before_sha256"] == hashlib.sha256(data).hexdigest()
     assert cut["after_sha256"] == sha(d / "metrics.jsonl")
@@ -259,7 +260,8 @@ def test_crashed_checkpoint_save_leftovers_are_set_aside_adopted_forgotten(tmp_p
     assert manifest.verify(d) == []
     left = [p.name for p in [*ck.iterdir(), *d.iterdir()] if ".tmp-" in p.name]
     assert all(n.endswith(".orphan") for n in left) and len(left) == 2
-    orphans = {o.name: o.read_bytes() for o in d.glob("*.orphan")}
+    orphans = {o.name: o.read_bytes() for o in d.glob("*.orphan") if not o.name.startswith("run.json.")}
+    assert len(list(d.glob("run.json.*.orphan"))) == 1  # mark_crashed kept the old run.json
     assert sorted(orphans.values()) == [b"half", b"{"]
     assert by["forget_rotated"].detail["forgotten"]["checkpoints/ckpt-00000000.pt"]["sha256"] == "0" * 64
     entry = manifest.read_manifest(d)["files"]["checkpoints/ckpt-00000002.pt"]

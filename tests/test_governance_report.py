@@ -7,14 +7,14 @@ import re
 from html.parser import HTMLParser
 
 from click.testing import CliRunner
+from support.governance_synth import make_run
 
 from rustorch_tools.cli import cli
-from rustorch_tools.governance.audit import verify
 from rustorch_tools.governance.quarantine import quarantine_runs
 from rustorch_tools.governance.report import md_escape, render_html, render_markdown
-from rustorch_tools.governance.synth import make_run
 from rustorch_tools.governance.validate import validate_runs
 from rustorch_tools.store.atomic import atomic_write_json
+from rustorch_tools.store.audit import verify
 
 EVIL = '<script>alert("x")</script>'
 EVIL_FILE = "<img src=x onerror=alert(1)>.txt"

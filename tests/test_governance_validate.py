@@ -12,12 +12,13 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.governance_synth import make_run, metric_rows, run_doc
 
 from rustorch_tools.cli import cli
-from rustorch_tools.governance import fast_schema, jsonl_check
+from rustorch_tools.governance import jsonl_check
 from rustorch_tools.governance.findings import CODES, Severity
-from rustorch_tools.governance.synth import make_run, metric_rows, run_doc
 from rustorch_tools.governance.validate import validate_runs
+from rustorch_tools.store import compiled_schema as fast_schema
 from rustorch_tools.store import schema
 from rustorch_tools.store.atomic import atomic_write_json
 from rustorch_tools.store.jsonl import encode_row

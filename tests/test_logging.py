@@ -43,7 +43,11 @@ def test_start_run_writes_the_documented_layout(tmp_path):
     layout.validate_run_id(run.run_id)
     assert "mnist" in run.run_id
     assert sorted(p.name for p in d.iterdir()) == [
-        ".lock", "artifacts", "checkpoints", "events.jsonl", "metrics.jsonl", "run.json"]
+        ".lock", "artifacts", "checkpoints", "events.jsonl", "manifest.json", "metrics.jsonl",
+        "run.json"]
+    # finish() recorded what the run holds (manifest.json `logs`), so later loss is provable
+    logs = manifest.read_manifest(d)["logs"]
+    assert logs["metrics.jsonl"]["bytes"] == (d / "metrics.jsonl").stat().st_size
     doc = runs.read_run(d)
     assert doc["status"] == "finished" and doc["ended_at"] >= doc["started_at"]
     assert "ranks" not in doc  # a single process has no ranks map
@@ -271,7 +275,9 @@ def test_stale_run_is_crashed_then_resumed(tmp_path):
     run = rustorch_tools.start_run(root=tmp_path, name="c")
     run._stop.set()  # simulate the process dying: no more heartbeats, no finish
     run._thread.join()
-    runs.update_run(run.dir, lambda d: d.update(heartbeat_at=d["heartbeat_at"] - 3600))
+    # No writer identity (a run from another host or an older version): the heartbeat decides.
+    runs.update_run(run.dir, lambda d: (d.update(heartbeat_at=d["heartbeat_at"] - 3600),
+                                        d.pop("writer")))
     doc = runs.read_run(run.dir)
     assert runs.is_stale(doc) and runs.effective_status(doc) == "crashed"
     with rustorch_tools.start_run(root=tmp_path, run_id=run.run_id) as again:

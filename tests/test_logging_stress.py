@@ -154,6 +154,8 @@ def test_repair_migrates_legacy_run(tmp_path):
     (d / layout.RUN_JSON).write_text(json.dumps(
         {"run_id": "old-run", "state": "FINISHED", "start_time": 1.0, "end_time": 2.0, "params": {"a": 1}}))
     out = repair_runs(tmp_path)
-    assert [(a.action, a.detail) for a in out.actions] == [("migrate", {"from_version": 0})]
+    assert [(a.action, a.detail["from_version"]) for a in out.actions] == [("migrate", 0)]
+    kept = d / out.actions[0].detail["previous"]["orphan"]  # the legacy run.json, byte for byte
+    assert json.loads(kept.read_text())["state"] == "FINISHED"
     assert json.loads((d / layout.RUN_JSON).read_text())["schema_version"] == 1
     assert [e["event"] for e in runs.iter_events(d)] == ["migrated", "repaired"]

@@ -44,7 +44,8 @@ def _layout(tmp_path: Path, data_root: Path | None) -> Path:
     (work / "run_example.py").write_text(WRAPPER)
     raw = tmp_path / "data" / "MNIST" / "raw"
     if data_root is None:
-        from rustorch_tools.datasets import extract_shipped
+        sys.path.insert(0, str(REPO / "examples"))
+        from mnist_data import extract_shipped  # the subset ships with the examples
 
         extract_shipped(tmp_path / "data")
     else:

@@ -1,4 +1,4 @@
-"""rustorch_tools.datasets: the MNIST finder, the IDX reader and the shipped subset."""
+"""examples/mnist_data.py: the MNIST finder, the IDX reader and the shipped subset."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rustorch_tools import datasets
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "examples"))
+import mnist_data as datasets  # noqa: E402
 
 
 def _write_idx(path: Path, magic: int, shape: tuple[int, ...], fill: int = 0) -> None:

@@ -1,10 +1,10 @@
-"""Builds the MNIST subset shipped in rustorch_tools/data/ from the four raw IDX files.
+"""Builds the MNIST subset shipped in examples/data/mnist-subset/ from the four raw IDX files.
 
 The subset is the first N_TRAIN training and the first N_TEST test images, in file order, so
 it is deterministic and reproducible from the official files. Output files are gzip IDX files
 with mtime 0, so a rebuild gives byte-identical files.
 
-    python examples/tools/make_mnist_subset.py [--raw ../shared/data/MNIST/raw] [--out rustorch_tools/data]
+    python examples/tools/make_mnist_subset.py [--raw ../shared/data/MNIST/raw] [--out examples/data/mnist-subset]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     repo = Path(__file__).resolve().parents[2]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raw", type=Path, default=repo.parent / "shared/data/MNIST/raw")
-    parser.add_argument("--out", type=Path, default=repo / "rustorch_tools/data")
+    parser.add_argument("--out", type=Path, default=repo / "examples/data/mnist-subset")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, (magic, n) in FILES.items():

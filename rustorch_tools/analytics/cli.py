@@ -7,10 +7,10 @@ stop a command unless the command names that run.
 
 from __future__ import annotations
 
+import io
 import os
 import sqlite3
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +19,7 @@ from typing import IO
 import click
 
 from ..errors import RustorchToolsError
+from ..store import atomic
 from . import compare as compare_mod
 from . import export as export_mod
 from . import gates as gates_mod
@@ -63,16 +64,12 @@ def _output(path: Path | None) -> Iterator[IO[str]]:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(141)
         return
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        with _suppress():
-            os.unlink(tmp)
-        raise
+    # Replaces a link at `path` instead of writing through it; created 0644.
+    with atomic.output_file(path) as raw:
+        fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        yield fh
+        fh.flush()
+        fh.detach()  # `raw` is closed (and renamed into place) by output_file
 
 
 @contextmanager

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..store.layout import printable
 from .configdiff import diff_flat, flatten
 from .summary import MetricSummary, RunSummary
 from .tables import fmt_delta, fmt_num, fmt_pct, fmt_value, markdown_table, text_table
@@ -182,7 +183,7 @@ def render_text(doc: dict[str, Any], markdown: bool = False) -> str:
     only += [f"{c['run']}: only in run: {', '.join(c['only_in_run'])}"
              for c in doc["comparisons"] if c["only_in_run"]]
     if only:
-        parts.append("\n".join(only))
+        parts.append("\n".join(printable(x) for x in only))
     for key, title in (("config_diff", "Config diff"), ("environment_diff", "Environment diff")):
         rows = _diff_rows(doc, key)
         parts.append(f"\n{h}{title}\n")

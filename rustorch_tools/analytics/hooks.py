@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import subprocess
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -78,16 +79,29 @@ def post_webhook(url: str, payload: dict[str, Any], timeout: float = 10.0) -> di
         url, data=_payload_bytes(payload), method="POST",
         headers={"Content-Type": "application/json", "User-Agent": "rustorch-tools-gate"},
     )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
-            result["status"] = response.status
-            result["ok"] = 200 <= response.status < 300
-            if not result["ok"]:
-                result["error"] = f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
-        result["status"] = exc.code
-        result["error"] = f"HTTP {exc.code} {exc.reason}"
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        result["error"] = f"not delivered: {reason}"
+    # urlopen's timeout bounds each socket operation, not the request: a server that sends
+    # one byte every few seconds would hold the gate for ever. The request runs in a daemon
+    # thread and `timeout` is the deadline for all of it (DNS, connect, send, response).
+    done: dict[str, Any] = {}
+
+    def send() -> None:
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
+                done["status"] = response.status
+        except urllib.error.HTTPError as exc:
+            done["status"], done["error"] = exc.code, f"HTTP {exc.code} {exc.reason}"
+        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
+            done["error"] = f"not delivered: {getattr(exc, 'reason', exc)}"
+
+    worker = threading.Thread(target=send, name="rustorch-webhook", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        result["error"] = f"not delivered: no complete answer within {timeout:g} s (--hook-timeout)"
+        return result
+    if "status" in done:
+        result["status"] = done["status"]
+        result["ok"] = 200 <= done["status"] < 300 and "error" not in done
+    if not result["ok"]:
+        result["error"] = done.get("error") or f"HTTP {done.get('status')}"
     return result

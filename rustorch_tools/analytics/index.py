@@ -14,22 +14,23 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
 import sqlite3
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from filelock import FileLock, Timeout
+from filelock import Timeout
 
-from ..store import layout
+from ..errors import RustorchToolsError
+from ..store import locks
+from ..store.runstore import RunStore
+from ..workers import bounded_jobs, worker_pool
 from .summary import BrokenRun, RunSummary, summarize_run
 
 DB_NAME = "analytics.sqlite"
@@ -109,20 +110,23 @@ class RefreshStats:
 
 
 def _sig(run_dir: Path) -> str:
-    parts = []
-    for name in (layout.RUN_JSON, layout.METRICS):
-        try:
-            st = os.stat(run_dir / name)
-        except FileNotFoundError:
-            parts.append(None)
-        else:
-            parts.append([st.st_size, st.st_mtime_ns, st.st_ino])
-    return json.dumps(parts, separators=(",", ":"))
+    return json.dumps(RunStore.of_run_dir(run_dir).signature(), separators=(",", ":"))
 
 
 def _real(x: float) -> float | None:
     """SQLite turns NaN into NULL anyway; say so explicitly."""
     return None if x is None or math.isnan(x) else x
+
+
+def _own_file(path: Path) -> None:
+    """Refuse an index file that is a link or has other hard links: SQLite would write
+    through it into a file outside RUNS_DIR."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if os.path.islink(path) or st.st_nlink > 1 or not os.path.isfile(path):
+        raise OSError(f"{path} is a link or not a plain file; refusing to write through it")
 
 
 def _is_damage(exc: sqlite3.DatabaseError) -> bool:
@@ -150,24 +154,27 @@ class RunIndex:
     def __init__(self, runs_dir: str | os.PathLike[str], jobs: int | None = None,
                  parallel_min: int = PARALLEL_MIN, in_memory: bool = False) -> None:
         self.runs_dir = Path(runs_dir)
-        self.jobs = default_jobs() if jobs is None else max(1, jobs)
+        self.jobs = default_jobs() if jobs is None else bounded_jobs(jobs)
         self.parallel_min = parallel_min
         if not self.runs_dir.is_dir():
             raise FileNotFoundError(f"runs directory not found: {self.runs_dir}")
-        self.index_dir = self.runs_dir / layout.INDEX_DIR
-        self.in_memory = in_memory or not self._index_dir_writable()
+        self.store = RunStore(self.runs_dir)
+        self.index_dir = self.store.index_path
         self.db_path = self.index_dir / DB_NAME
-        self._lock = None if self.in_memory else FileLock(str(self.index_dir / LOCK_NAME))
+        self.in_memory = in_memory or not self._index_dir_writable()
+        self._lock = None if self.in_memory else locks.index_lock(self.index_dir)
         self.conn = self._open()
 
     def _index_dir_writable(self) -> bool:
         try:
-            self.index_dir.mkdir(exist_ok=True)
+            self.store.index_dir(create=True)  # a link or a file in its place is refused
+            for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", LOCK_NAME):
+                _own_file(self.index_dir / name)
             probe = self.index_dir / f".probe-{os.getpid()}"
             probe.touch()
             probe.unlink()
-        except OSError as exc:
-            print(f"warning: {self.index_dir} is not writable ({exc}); using an in-memory index",
+        except (OSError, RustorchToolsError) as exc:
+            print(f"warning: {self.index_dir} is not usable ({exc}); using an in-memory index",
                   file=sys.stderr)
             return False
         return True
@@ -273,7 +280,7 @@ class RunIndex:
         known = {name: sig for name, sig in self.conn.execute("SELECT dir_name, sig FROM runs")}
         present: dict[str, Path] = {}
         changed: list[tuple[Path, str]] = []
-        for run_dir in layout.iter_run_dirs(self.runs_dir):
+        for run_dir in self.store.iter_run_dirs():
             present[run_dir.name] = run_dir
             sig = _sig(run_dir)
             if known.get(run_dir.name) != sig:
@@ -312,9 +319,9 @@ class RunIndex:
             return [summarize_run(d) for d in run_dirs]
         # spawn, not fork: the caller may run threads (a logging heartbeat) that fork would copy
         # mid-lock. Chunks keep the pickling overhead small.
-        ctx = multiprocessing.get_context("spawn")
+
         chunk = max(1, len(run_dirs) // (jobs * 4))
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        with worker_pool(jobs, spawn=True) as pool:
             return list(pool.map(summarize_run, [str(d) for d in run_dirs], chunksize=chunk))
 
     def _delete_run(self, run_id: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from typing import Any
 
+from ..store.layout import printable
 from .configdiff import diff
 from .summary import RunSummary
 
@@ -101,7 +102,7 @@ def descendants(runs: list[RunSummary], root: str) -> list[dict[str, Any]]:
 
 
 def _esc(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+    return printable(text.replace("\n", " ")).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _dot_id(text: str) -> str:

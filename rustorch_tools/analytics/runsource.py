@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import InvalidNameError
 from ..store import layout
 from .index import RunIndex
 from .summary import RunSummary
@@ -20,6 +19,7 @@ class RunSource:
 
     def __init__(self) -> None:
         self._indexes: dict[Path, RunIndex] = {}
+        self._memory_only: set[Path] = set()
 
     def index(self, runs_dir: str | os.PathLike[str]) -> RunIndex:
         key = Path(runs_dir).resolve()
@@ -28,7 +28,9 @@ class RunSource:
                 raise RunLookupError(f"runs directory not found: {runs_dir}")
             # A run named inside a reserved folder (.quarantine/<id>) gets no .index written
             # there: governance owns that area.
-            ix = RunIndex(key, in_memory=key.name.startswith("."))
+            # A run reached through a symbolic link gets no .index written next to its
+            # target either: only RUNS_DIR itself is ever written.
+            ix = RunIndex(key, in_memory=key.name.startswith(".") or key in self._memory_only)
             ix.refresh()
             self._indexes[key] = ix
         return self._indexes[key]
@@ -39,13 +41,11 @@ class RunSource:
         if runs_dir is not None and os.sep not in arg and not (os.altsep and os.altsep in arg):
             candidate = Path(runs_dir) / arg
             if candidate.is_dir() or not path.is_dir():
-                try:
-                    layout.validate_run_id(arg)
-                except InvalidNameError as exc:
-                    raise RunLookupError(str(exc)) from None
-                return Path(runs_dir), arg
+                return Path(runs_dir), arg  # an id, a unique id prefix or a run name
         if path.is_dir():
             resolved = path.resolve()
+            if resolved != path.absolute():  # reached through a link: read, never write there
+                self._memory_only.add(resolved.parent)
             return resolved.parent, resolved.name
         if runs_dir is None:
             raise RunLookupError(f"{arg!r} is not a run directory (give --runs-dir to look up run ids)")
@@ -54,9 +54,16 @@ class RunSource:
     def get(self, arg: str, runs_dir: str | os.PathLike[str] | None) -> RunSummary:
         root, run_id = self.locate(arg, runs_dir)
         ix = self.index(root)
-        found = ix.summaries([run_id])
+        found = ix.summaries([run_id]) if layout.RUN_ID_RE.fullmatch(run_id) else []
         if found:
             return found[0]
+        matches = [s for s in ix.summaries() if s.run_id.startswith(run_id) or s.name == run_id]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            names = ", ".join(sorted(s.run_id for s in matches)[:10])
+            raise RunLookupError(f"{run_id!r} matches {len(matches)} runs in {root}: {names}; "
+                                 "give more of the run id")
         for b in ix.broken():
             if b.run_id == run_id:
                 raise RunLookupError(f"run {run_id!r} is unreadable: {b.error}")

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import RustorchToolsError
 from ..store import jsonl, layout, runs, schema
+from ..store.runstore import RunStore
 from .configdiff import config_fingerprint
 from .direction import higher_is_better
 
@@ -194,11 +195,12 @@ def summarize_run(run_dir: str | os.PathLike[str]) -> RunSummary | BrokenRun:
     try:
         doc, migrated_from = schema.migrate_run(runs.read_run_raw(path))
         schema_errors = schema.validate_document("run", doc)
-    except (RustorchToolsError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (RustorchToolsError, OSError, ValueError, TypeError, KeyError, AttributeError,
+            RecursionError, OverflowError) as exc:
         return BrokenRun(path.name, str(path), f"{type(exc).__name__}: {exc}")
     try:
         return _summarize(path, doc, migrated_from, schema_errors)
-    except (OSError, ValueError, TypeError) as exc:
+    except (OSError, ValueError, TypeError, RecursionError, OverflowError) as exc:
         return BrokenRun(path.name, str(path), f"{type(exc).__name__}: {exc}")
 
 
@@ -212,7 +214,7 @@ def _summarize(path: Path, doc: dict[str, Any], migrated_from: int | None,
     rows = corrupt = 0
     last_step: int | None = None
     tail = False
-    for result in jsonl.scan(path / layout.METRICS):
+    for result in RunStore.of_run_dir(path).scan("metrics"):
         if result.row is None:
             if result.complete:
                 corrupt += 1
@@ -230,7 +232,7 @@ def _summarize(path: Path, doc: dict[str, Any], migrated_from: int | None,
         for key, value in row.items():
             # Only int/float values are metrics (bool is not); "_" keys are reserved.
             kind = type(value)
-            if (kind is not float and kind is not int) or key in _ROW_KEYS or key[0] == "_":
+            if (kind is not float and kind is not int) or key in _ROW_KEYS or key[:1] == "_" or not key:
                 continue
             pair = series.get(key)
             if pair is None:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
+
+from tabulate import tabulate
+
+from ..store.layout import printable
 
 
 def fmt_num(x: Any) -> str:
@@ -51,22 +56,21 @@ def fmt_value(x: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_NUMBER_RE = re.compile(r"[+-]?(\d[\d,]*\.?\d*|\.\d+)([eE][+-]?\d+)?%?|[+-]?inf|nan|-")
+
+
 def text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Columns padded to their widest cell; numbers right-aligned."""
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
-
-    def line(cells: Sequence[str]) -> str:
-        out = []
-        for i, cell in enumerate(cells):
-            numeric = bool(cell) and (cell[0].isdigit() or cell[0] in "+-.") and cell != "-"
-            out.append(cell.rjust(widths[i]) if numeric else cell.ljust(widths[i]))
-        return "  ".join(out).rstrip()
-
-    sep = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
+    """A plain-text table (tabulate, cells printed as given): a column whose every cell is a
+    number (or "-") is right-aligned, any other column left-aligned (so run ids that start
+    with a digit line up); control characters escaped."""
+    body = [[printable(c) for c in row] for row in rows]
+    align = []
+    for i in range(len(headers)):
+        cells = [row[i] for row in body if i < len(row)]
+        numeric = bool(cells) and all(_NUMBER_RE.fullmatch(c) for c in cells) and any(c != "-" for c in cells)
+        align.append("right" if numeric else "left")
+    return tabulate(body, headers=[printable(h) for h in headers], tablefmt="simple",
+                    disable_numparse=True, colalign=align)
 
 
 def _md_cell(cell: str) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 import click
 
 from ..errors import RustorchToolsError
-from . import audit
+from ..store import atomic, audit
+from ..store.runstore import RunStore
 from .findings import CODES, Finding
 from .quarantine import ReleaseError, quarantine_runs, release_run
 from .repair import repair_runs
@@ -62,7 +63,7 @@ def _remediation(findings: list[Finding]) -> str:
 
 def _audit_or_warn(runs_dir: Path, command: str, details: dict) -> None:
     try:
-        audit.append(runs_dir, command, details)
+        RunStore(runs_dir).audit_append(command, details)
     except (OSError, RustorchToolsError) as e:  # a read-only RUNS_DIR can still be validated
         click.echo(f"warning: could not write the audit entry: {e}", err=True)
 
@@ -85,7 +86,7 @@ def validate_cmd(runs_dir: Path, as_json: bool, report_path: Path | None, strict
     if report_path is not None and report_path.suffix.lower() not in (".html", ".htm", ".md"):
         raise click.UsageError("--report must end in .html or .md")
     report = validate_runs(runs_dir, jobs=jobs)
-    chain = audit.verify(runs_dir)
+    chain = RunStore(runs_dir).audit_verify()
     if not chain.ok:
         report.findings.append(Finding(
             "RT602", f"{len(chain.problems)} problems, first: {chain.problems[0]['problem']}",
@@ -97,7 +98,7 @@ def validate_cmd(runs_dir: Path, as_json: bool, report_path: Path | None, strict
     if report_path is not None:
         text = (render_markdown if report_path.suffix.lower() == ".md" else render_html)(
             report, chain, code)
-        report_path.write_text(text, encoding="utf-8")
+        atomic.write_output(report_path, text.encode("utf-8"))  # replaces a link, never follows it
     if as_json:
         _emit_json(to_json(report, chain, code))
     else:
@@ -212,7 +213,7 @@ def audit_verify_cmd(runs_dir: Path, as_json: bool) -> None:
 
     Exit 0 intact (or no log yet), 1 broken, 2 usage or I/O error.
     """
-    status = audit.verify(runs_dir)
+    status = RunStore(runs_dir).audit_verify()
     if as_json:
         _emit_json({**status.to_dict(), "exit_code": int(not status.ok)})
     elif not status.present:

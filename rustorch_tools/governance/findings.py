@@ -72,6 +72,17 @@ _TABLE: tuple[CodeInfo, ...] = (
              "Nothing to do: the writer is appending."),
     CodeInfo("RT209", _E, "torn line in the middle (a writer died mid-line)",
              "Run `rustorch-tools repair` to move the torn line into a .orphan file.", True),
+    CodeInfo("RT210", _E, "data lost: a JSONL file is missing or shorter than when the run ended",
+             "Rows were deleted after the run ended (manifest.json `logs` records what it "
+             "held); restore the file from a backup or `quarantine` the run. `repair` cannot "
+             "recover lost rows."),
+    CodeInfo("RT211", _E, "data altered: a JSONL file differs from what the run held when it ended",
+             "Rows were edited after the run ended; restore the file from a backup or "
+             "`quarantine` the run."),
+    CodeInfo("RT212", _E, "summary records more than metrics.jsonl holds (rows lost)",
+             "run.json's summary names a later step than the last metric row: rows were "
+             "removed. Restore metrics.jsonl from a backup or `quarantine` the run; `repair` "
+             "keeps the summary as evidence."),
     # manifest and digests
     CodeInfo("RT301", _E, "manifest.json is missing while checkpoints/artifacts exist",
              "Run `rustorch-tools repair` to rebuild it from the files present (unverified).",
@@ -107,7 +118,7 @@ _TABLE: tuple[CodeInfo, ...] = (
              "Move the file out of the run folder if it does not belong to the run."),
     CodeInfo("RT505", _W, "unknown entry at the top of RUNS_DIR",
              "Only run folders and reserved dot-folders belong in RUNS_DIR."),
-    CodeInfo("RT506", _E, "symbolic link inside RUNS_DIR",
+    CodeInfo("RT506", _E, "symbolic link (or hard-linked file) inside RUNS_DIR",
              "Replace the link by the file it points to; links can escape RUNS_DIR and are "
              "never followed."),
     CodeInfo("RT507", _I, "parent run is in quarantine",

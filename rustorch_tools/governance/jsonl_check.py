@@ -77,6 +77,7 @@ class JsonlStats:
     corrupt: int = 0
     nonfinite_steps: list[int] = field(default_factory=list)
     last_steps: dict = field(default_factory=dict)  # rank (None: no rank) -> last step
+    max_step: int | None = None  # highest step of any valid row
 
 
 class _Collector:
@@ -295,6 +296,11 @@ class JsonlChecker:
         for _ in down[MAX_PER_CODE:]:
             self.out.add("RT203", "", None)
         self.last_step[rank] = int(steps[-1])
+        self._seen_max(int(steps.max()))
+
+    def _seen_max(self, step: int) -> None:
+        if self.stats.max_step is None or step > self.stats.max_step:
+            self.stats.max_step = step
 
     def _check_ranked_steps(self, steps: np.ndarray, ranks: np.ndarray, first: int) -> None:
         """Steps must not go back within each rank; findings in line order."""
@@ -313,6 +319,7 @@ class JsonlChecker:
             self.last_step[rank] = int(s[t])
         for line, step, prev in sorted(found):
             self._descent(first + line, step, prev)
+        self._seen_max(int(s.max()))
 
     def _set_last(self, line: bytes) -> None:
         try:
@@ -347,6 +354,11 @@ class JsonlChecker:
             self.out.add(problems[0], problems[1], lineno)
             return
         self.stats.rows += 1
+        if self.kind == "metrics" and REWIND_KEY in row:
+            # A run resumed from an older checkpoint: the writer's steps continue after this
+            # step (docs/runs-format.md), so no descent is reported for the rows that follow.
+            self.last_step[row.get("rank")] = row["step"]
+            return
         self.stats.last_row = _restore(row)
         if self.kind == "metrics":
             rank = row.get("rank")
@@ -355,6 +367,7 @@ class JsonlChecker:
             if prev is not None and step < prev:
                 self._descent(lineno, step, prev)
             self.last_step[rank] = step
+            self._seen_max(step)
             if row.get("_nonfinite"):
                 self.stats.nonfinite_steps.append(step)
 
@@ -406,6 +419,10 @@ def check_metric_row(row: dict) -> tuple[str, str] | None:
             return "RT206", f"invalid key {key!r:.60}"
         if key in ("step", "time", "rank", "_nonfinite"):
             continue
+        if key == REWIND_KEY:
+            if not _rewind_ok(value):
+                return "RT206", "_rewind must be {\"from_step\": integer >= 0[, \"checkpoint\": name]}"
+            continue
         if key.startswith("_"):
             return "RT206", f"unknown reserved key {key!r:.60}"
         if isinstance(value, str) and value in _NONFINITE:
@@ -423,6 +440,15 @@ def check_metric_row(row: dict) -> tuple[str, str] | None:
     if declared:
         return "RT205", f"non-finite {', '.join(map(str, declared[:5]))} at step {step}"
     return None
+
+
+REWIND_KEY = "_rewind"
+
+
+def _rewind_ok(value: object) -> bool:
+    return (isinstance(value, dict) and _is_uint(value.get("from_step"))
+            and set(value) <= {"from_step", "checkpoint"}
+            and isinstance(value.get("checkpoint", ""), str))
 
 
 _EVENT_KEYS = frozenset({"time", "event", "rank", "pid", "detail"})

@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import RustorchToolsError
-from ..store import layout, runs
-from ..store.atomic import atomic_write_json, fsync_dir
-from . import audit
+from ..store import audit, layout, runs
+from ..store.runstore import QUARANTINE_FILE, RELEASED_DIR, RunStore
 from .findings import Severity
-from .locks import governance_lock, reserved_dir
-from .run_check import QUARANTINE_FILE, RunResult, check_run
+from .run_check import RunResult, check_run
 from .validate import ValidationReport, validate_one, validate_runs
 
-RELEASED_DIR = "released"  # under .audit/: quarantine records of released runs
+__all__ = ["QUARANTINE_FILE", "RELEASED_DIR", "quarantine_runs", "release_run", "ReleaseError"]
 
 
 @dataclass
@@ -76,26 +74,29 @@ def _record(res: RunResult, now: float) -> dict:
 
 def quarantine_runs(runs_dir: Path, dry_run: bool = False, jobs: int | None = None,
                     lock_timeout: float | None = None) -> QuarantineOutcome:
-    """Move every non-live run with error findings to `.quarantine/<folder>/`."""
-    runs_dir = Path(runs_dir)
+    """Move every non-live run with error findings to `.quarantine/<folder>/`.
+
+    Each move is audited before it happens (write-ahead: an `intent` entry, then the rename),
+    so a kill between the two leaves an audited intent, never an unaudited move.
+    """
+    store = RunStore(runs_dir)
     kw = {} if lock_timeout is None else {"timeout": lock_timeout}
-    # A dry run reads only, so it does not take (or create) the lock.
-    qdir = reserved_dir(runs_dir, layout.QUARANTINE_DIR, create=False)
-    reserved_dir(runs_dir, layout.AUDIT_DIR, create=False)  # refuse before moving anything
-    with nullcontext() if dry_run else governance_lock(runs_dir, **kw):
-        report = validate_runs(runs_dir, jobs=jobs)
+    # Refuse links before moving anything. A dry run reads only: it takes (creates) no lock.
+    store.reserved(layout.QUARANTINE_DIR, create=False)
+    store.reserved(layout.AUDIT_DIR, create=False)
+    with nullcontext() if dry_run else store.tree_lock(**kw):
+        report = validate_runs(store.root, jobs=jobs)
         out = QuarantineOutcome(report, dry_run=dry_run)
         for res in report.runs:
             if not res.has_errors:
                 continue
             codes = sorted({f.code for f in res.findings if f.severity == Severity.ERROR})
-            src = runs_dir / res.folder
-            dst = qdir / res.folder
+            src = store.root / res.folder
             if res.live or _still_live(src):
                 out.skipped.append({"run_id": res.folder, "reason": "live run (fresh "
                                     "heartbeat): never quarantined", "codes": codes})
                 continue
-            if os.path.lexists(dst):
+            if os.path.lexists(store.quarantine_dir / res.folder):
                 out.skipped.append({"run_id": res.folder, "reason": "a quarantined run with "
                                     "this folder name already exists", "codes": codes})
                 continue
@@ -103,20 +104,28 @@ def quarantine_runs(runs_dir: Path, dry_run: bool = False, jobs: int | None = No
             if dry_run:
                 out.moved.append(move)
                 continue
-            reserved_dir(runs_dir, layout.QUARANTINE_DIR)
             now = time.time()
-            # rename() onto an existing empty folder would succeed silently; the lexists
-            # check above under the governance lock rules that out.
-            os.rename(src, dst)
-            fsync_dir(runs_dir)
-            fsync_dir(qdir)
-            out.moved.append(move)
+
+            def intent(move: Move = move) -> None:
+                store.audit_append("quarantine-move", {"intent": move.to_dict()})
+
             try:
-                atomic_write_json(dst / QUARANTINE_FILE, _record(res, now))
-            except OSError as e:  # the move stands; validate reports RT601 for it
-                move.record_error = f"QUARANTINE.json not written: {e}"
+                store.quarantine_move(res.folder, _record(res, now), before_move=intent)
+            except FileExistsError as e:
+                out.skipped.append({"run_id": res.folder, "reason": str(e), "codes": codes})
+                continue
+            except RustorchToolsError as e:
+                if isinstance(e, audit.AuditChainError):
+                    raise
+                out.skipped.append({"run_id": res.folder, "reason": str(e), "codes": codes})
+                continue
+            except OSError as e:
+                if not os.path.lexists(store.quarantine_dir / res.folder):
+                    raise
+                move.record_error = f"QUARANTINE.json not written: {e}"  # validate: RT601
+            out.moved.append(move)
         if not dry_run:
-            audit.append(runs_dir, "quarantine", {
+            store.audit_append("quarantine", {
                 "moved": [m.to_dict() for m in out.moved], "skipped": out.skipped,
                 "summary": report.summary()})
     return out
@@ -140,38 +149,31 @@ class ReleaseError(RustorchToolsError):
 
 def release_run(runs_dir: Path, run_id: str,
                 lock_timeout: float | None = None) -> ReleaseOutcome:
-    """Move `.quarantine/<run_id>` back to RUNS_DIR if it validates without errors."""
-    runs_dir = Path(runs_dir)
+    """Move `.quarantine/<run_id>` back to RUNS_DIR if it validates without errors (the move
+    is audited before it happens)."""
+    store = RunStore(runs_dir)
     layout.validate_run_id(run_id)
-    reserved_dir(runs_dir, layout.AUDIT_DIR, create=False)
+    store.reserved(layout.AUDIT_DIR, create=False)
     kw = {} if lock_timeout is None else {"timeout": lock_timeout}
-    with governance_lock(runs_dir, **kw):
-        src = reserved_dir(runs_dir, layout.QUARANTINE_DIR, create=False) / run_id
-        dst = runs_dir / run_id
+    with store.tree_lock(**kw):
+        src = store.reserved(layout.QUARANTINE_DIR, create=False) / run_id
+        dst = store.root / run_id
         if src.is_symlink() or not src.is_dir():
-            raise ReleaseError(f"{run_id!r} is not in {runs_dir / layout.QUARANTINE_DIR}")
+            raise ReleaseError(f"{run_id!r} is not in {store.quarantine_dir}")
         if os.path.lexists(dst):
             raise ReleaseError(f"{dst} already exists; rename one of the two runs first")
-        res = validate_one(runs_dir, src, in_quarantine=True)
+        res = validate_one(store.root, src, in_quarantine=True)
         errors = [f for f in res.findings if f.severity == Severity.ERROR]
         if errors:
             out = ReleaseOutcome(run_id, False, res, "the run still has errors")
         else:
-            record = src / QUARANTINE_FILE
-            if record.exists() or record.is_symlink():
-                reserved_dir(runs_dir, layout.AUDIT_DIR)
-                rdir = reserved_dir(audit.audit_dir(runs_dir), RELEASED_DIR)
-                kept = rdir / f"{run_id}.{time.time():.6f}.json"
-                os.rename(record, kept)
-                fsync_dir(rdir)
-                fsync_dir(src)
-            os.rename(src, dst)
-            fsync_dir(runs_dir)
-            fsync_dir(src.parent)
+            store.release_move(run_id, before_move=lambda: store.audit_append(
+                "release-move", {"intent": {"run_id": run_id, "from":
+                                            f"{layout.QUARANTINE_DIR}/{run_id}", "to": run_id}}))
             try:
-                runs.append_event(dst, "released", {"by": "rustorch-tools release"})
+                store.run(run_id).append_event("released", {"by": "rustorch-tools release"})
             except (RustorchToolsError, OSError):
                 pass  # the audit entry below is the authoritative record
             out = ReleaseOutcome(run_id, True, check_run(dst, run_id))
-        audit.append(runs_dir, "release", out.to_dict())
+        store.audit_append("release", out.to_dict())
     return out

@@ -38,9 +38,8 @@ from ..store import jsonl, layout, manifest, runs
 from ..store import repair as store_repair
 from ..store.atomic import fsync_dir
 from ..store.jsonl import nonfinite_text
-from . import audit
+from ..store.runstore import RunStore
 from .jsonl_check import check_metric_row
-from .locks import governance_lock, reserved_dir
 from .run_check import RunResult, summary_metrics
 from .validate import ValidationReport, validate_runs
 
@@ -104,7 +103,9 @@ def plan(res: RunResult) -> list[Action]:
         acts.append(Action(res.folder, "migrate", rj, {"from_version": res.schema_from}))
     if res.stale:
         acts.append(Action(res.folder, "mark_crashed", rj))
-    if res.summary_stale or (res.torn.get(layout.METRICS) is not None):
+    if (res.summary_stale or res.torn.get(layout.METRICS) is not None) and not res.data_lost:
+        # Only when the rows prove the summary stale (they go further than it): a summary
+        # ahead of the rows is evidence of lost rows and is kept (RT212).
         acts.append(Action(res.folder, "regenerate_summary", rj))
     mf = f"{res.rel}/{layout.MANIFEST}"
     if res.manifest_missing:
@@ -122,7 +123,7 @@ def summary_from_metrics(run_dir: Path) -> dict:
     metric (non-finite as "nan"/"inf"/"-inf", run.json refuses NaN) and the last step."""
     metrics: dict = {}
     step = None
-    for raw in jsonl.iter_valid_rows(run_dir / layout.METRICS):
+    for raw in RunStore.of_run_dir(run_dir).iter_valid_rows("metrics"):
         problem = check_metric_row(raw)
         if problem is not None and problem[0] != "RT205":
             continue  # rows validation rejects do not count (same rule as RT404)
@@ -143,20 +144,29 @@ def summary_from_metrics(run_dir: Path) -> dict:
 def _apply_run_json(run_dir: Path, acts: list[Action]) -> None:
     names = {a.action for a in acts}
     summary = summary_from_metrics(run_dir) if "regenerate_summary" in names else None
+    files = RunStore.of_run_dir(run_dir)
 
     def change(doc: dict) -> None:
+        if summary is not None:
+            old = doc.get("summary") or {}
+            if isinstance(old.get("step"), int) and old["step"] > summary.get("step", -1):
+                raise store_repair.RepairConflict("the summary goes further than the rows "
+                                                  "left; kept as evidence of lost rows")
+        # Every overwritten value is kept: run.json as it was on disk, byte for byte.
+        kept = store_repair.save_orphan(run_dir, layout.RUN_JSON, files.read_bytes(layout.RUN_JSON))
+        for a in acts:
+            a.detail.setdefault("previous", kept)
         if "mark_crashed" in names:
             store_repair.mark_crashed(doc)
         if summary is not None:
             doc["summary"] = summary
 
-    runs.update_run(run_dir, change)
+    with files.lock():
+        files.update(change)
 
 
 def apply(runs_dir: Path, res: RunResult, acts: list[Action]) -> None:
     run_dir = runs_dir / res.folder
-    for a in acts:
-        a.before_sha256 = _digest(runs_dir / a.file)
     try:
         for a in acts:  # JSONL files and temp files first: run.json's summary reads metrics
             if a.action == "cut_torn":
@@ -205,11 +215,12 @@ def repair_runs(runs_dir: Path, dry_run: bool = False, jobs: int | None = None,
                 lock_timeout: float | None = None, now: float | None = None) -> RepairOutcome:
     """Validate RUNS_DIR (liveness judged at `now`, default the current time), then apply
     `plan` to every run and append one audit entry with every action."""
-    runs_dir = Path(runs_dir)
+    store = RunStore(runs_dir)
+    runs_dir = store.root
     kw = {} if lock_timeout is None else {"timeout": lock_timeout}
-    reserved_dir(runs_dir, layout.AUDIT_DIR, create=False)  # refuse before changing anything
+    store.reserved(layout.AUDIT_DIR, create=False)  # refuse before changing anything
     # A dry run reads only, so it does not take (or create) the lock.
-    with nullcontext() if dry_run else governance_lock(runs_dir, **kw):
+    with nullcontext() if dry_run else store.tree_lock(**kw):
         report = validate_runs(runs_dir, jobs=jobs, now=now)
         out = RepairOutcome(report, dry_run=dry_run)
         for res in report.runs:
@@ -217,9 +228,15 @@ def repair_runs(runs_dir: Path, dry_run: bool = False, jobs: int | None = None,
             if not acts:
                 continue
             if not dry_run:
+                for a in acts:
+                    a.before_sha256 = _digest(runs_dir / a.file)
+                # Write-ahead: the plan (with the digests it starts from) is audited before
+                # the first byte changes, so a kill mid-repair leaves no unaudited change.
+                store.audit_append("repair-intent", {
+                    "run_id": res.folder, "actions": [a.to_dict() for a in acts]})
                 apply(runs_dir, res, acts)
             out.actions.extend(acts)
         if not dry_run:
             fsync_dir(runs_dir)
-            audit.append(runs_dir, "repair", {"actions": [a.to_dict() for a in out.actions]})
+            store.audit_append("repair", {"actions": [a.to_dict() for a in out.actions]})
     return out

@@ -8,8 +8,10 @@ from importlib import metadata
 from pathlib import Path
 
 import jinja2
+from tabulate import tabulate
 
-from .audit import AuditStatus
+from ..store.audit import AuditStatus
+from ..store.layout import printable
 from .findings import CODES, Finding
 from .validate import ValidationReport
 
@@ -151,22 +153,19 @@ def render_markdown(report: ValidationReport, audit: AuditStatus, exit_code: int
 
 
 def human_table(findings: list[Finding], width: int = 100) -> str:
-    """The readable table `validate` prints: one finding a line, widest columns clipped."""
+    """The readable table `validate` prints (tabulate): one finding a line, long cells
+    clipped, control characters escaped."""
     if not findings:
         return "No findings.\n"
-    rows = [(str(f.severity).upper(), f.code, f.run_id or "-",
-             (f.file or "-") + (f":{f.line}" if f.line else ""), f.message)
-            for f in findings]
-    heads = ("SEVERITY", "CODE", "RUN", "FILE:LINE", "FINDING")
     caps = (8, 5, 40, 60, 10_000)
-    widths = [min(cap, max(len(h), *(len(r[i]) for r in rows)))
-              for i, (h, cap) in enumerate(zip(heads, caps, strict=True))]
 
     def clip(s: str, w: int) -> str:
+        s = printable(s)
         return s if len(s) <= w else s[: w - 1] + "…"
 
-    lines = ["  ".join(clip(h, w).ljust(w) for h, w in zip(heads, widths, strict=True)).rstrip()]
-    for r in rows:
-        lines.append("  ".join(clip(c, w).ljust(w)
-                               for c, w in zip(r, widths, strict=True)).rstrip())
-    return "\n".join(lines) + "\n"
+    rows = [[clip(c, cap) for c, cap in zip(
+        (str(f.severity).upper(), f.code, f.run_id or "-",
+         (f.file or "-") + (f":{f.line}" if f.line else ""), f.message), caps, strict=True)]
+        for f in findings]
+    heads = ("SEVERITY", "CODE", "RUN", "FILE:LINE", "FINDING")
+    return tabulate(rows, headers=heads, tablefmt="plain", disable_numparse=True) + "\n"

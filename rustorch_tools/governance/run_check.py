@@ -15,13 +15,13 @@ from pathlib import Path
 
 from ..errors import CorruptRunError, RunNotFoundError, UnsupportedSchemaVersion
 from ..store import layout, manifest, runs, schema
+from ..store.compiled_schema import manifest_ok, run_doc_ok
 from ..store.jsonl import nonfinite_text
 from ..store.repair import ORPHAN_SUFFIX  # bytes set aside by `repair`: `<name>.<time>.orphan`
-from .fast_schema import manifest_ok, run_doc_ok
+from ..store.runstore import QUARANTINE_FILE
 from .findings import Finding, Severity, worst
 from .jsonl_check import JsonlStats, check_jsonl
 
-QUARANTINE_FILE = "QUARANTINE.json"
 _KNOWN_FILES = {layout.RUN_JSON, layout.METRICS, layout.EVENTS, layout.MANIFEST, layout.LOCK}
 _KNOWN_DIRS = {layout.CHECKPOINTS, layout.ARTIFACTS}
 _MAX_SCHEMA_MESSAGES = 10
@@ -47,6 +47,7 @@ class RunResult:
     rotated: list[str] = field(default_factory=list)  # absent checkpoints older than a present one
     manifest_missing: bool = False
     summary_stale: bool = False
+    data_lost: bool = False  # RT210/RT211/RT212: no repair may rewrite the evidence
     stale: bool = False
     vanished: bool = False  # moved away (quarantine, release) while it was being checked
 
@@ -115,6 +116,15 @@ class _RunChecker:
         return self.res
 
     def _check_entries(self, entries: dict[str, str]) -> None:
+        for name in (layout.RUN_JSON, layout.METRICS, layout.EVENTS, layout.MANIFEST):
+            if entries.get(name) == "file":
+                try:
+                    links = os.lstat(self.dir / name).st_nlink
+                except OSError:
+                    continue
+                if links > 1:  # a write to it would change a file outside the run too
+                    self.add("RT506", f"file has {links - 1} other hard link(s) (never written)",
+                             name)
         for name, kind in sorted(entries.items()):
             if kind == "link":
                 self.add("RT506", "symbolic link (not followed)", name)
@@ -280,6 +290,9 @@ class _RunChecker:
             for msg in errors[:_MAX_SCHEMA_MESSAGES]:
                 self.add("RT302", msg[:300], layout.MANIFEST)
             return
+        for name, kind, message in manifest.verify_logs(self.dir, doc):
+            self.res.data_lost = True
+            self.add("RT210" if kind == "lost" else "RT211", message, name)
         listed: dict = doc["files"]
         unverified = 0
         absent = []
@@ -320,11 +333,23 @@ class _RunChecker:
     def _check_summary(self, doc: dict, stats: JsonlStats | None) -> None:
         """The writer keeps `summary = {"metrics": {name: last value}, "step": last step,
         "updated_at"}` current on flush; an ended run must match its metrics file."""
-        if self.res.live or stats is None or stats.last_row is None or not stats.last_steps:
+        if self.res.live:
             return
         summary = doc.get("summary")
         if not isinstance(summary, dict):
             return  # schema finding already
+        recorded = summary.get("step")
+        last = stats.max_step if stats is not None else None
+        if isinstance(recorded, int) and not isinstance(recorded, bool) and (
+                last is None or recorded > last):
+            # The writer only ever records steps it logged: rows were removed since.
+            self.res.data_lost = True
+            held = "no rows" if last is None else f"rows up to step {last}"
+            self.add("RT212", f"summary records step {recorded}, {layout.METRICS} holds {held}",
+                     layout.RUN_JSON)
+            return
+        if stats is None or stats.last_row is None or not stats.last_steps:
+            return
         diff = []
         if summary.get("step") != max(stats.last_steps.values()):
             diff.append("step")

@@ -3,20 +3,20 @@ all runs at once (duplicate ids, lineage), the top-level entries and the quarant
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store import layout
+from ..store.locks import LOCKS_DIR
+from ..store.runstore import QUARANTINE_FILE, RunStore
+from ..workers import bounded_jobs, worker_pool
 from .findings import Finding, Severity, count_by_severity
-from .run_check import QUARANTINE_FILE, RunResult, check_run
+from .run_check import RunResult, check_run
 
-LOCKS_DIR = ".locks"
 _RESERVED = {layout.QUARANTINE_DIR, layout.AUDIT_DIR, layout.INDEX_DIR, LOCKS_DIR}
 _POOL_MIN_RUNS = 16  # below this a pool costs more than it saves
 
@@ -87,18 +87,11 @@ def _top_level(runs_dir: Path) -> tuple[list[str], list[Finding]]:
 
 def read_quarantine_record(folder: Path) -> dict | None:
     """QUARANTINE.json of a quarantined run, None if absent or unreadable."""
-    path = folder / QUARANTINE_FILE
-    if path.is_symlink() or not path.is_file():
-        return None
-    try:
-        doc = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError):
-        return None
-    return doc if isinstance(doc, dict) else None
+    return RunStore(folder.parent.parent).read_quarantine_record(folder)
 
 
 def list_quarantine(runs_dir: Path) -> tuple[list[QuarantineEntry], list[Finding]]:
-    qdir = runs_dir / layout.QUARANTINE_DIR
+    qdir = RunStore(runs_dir).quarantine_dir
     entries, findings = [], []
     if not qdir.is_dir() or qdir.is_symlink():
         return entries, findings
@@ -137,7 +130,7 @@ def check_runs(runs_dir: Path, folders: list[str], now: float, jobs: int) -> lis
     if jobs <= 1 or len(tasks) < _POOL_MIN_RUNS:
         return list(wrap(map(_check_one, tasks)))
     chunk = max(1, min(64, len(tasks) // (jobs * 8)))
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with worker_pool(jobs) as pool:
         return list(wrap(pool.map(_check_one, tasks, chunksize=chunk)))
 
 
@@ -194,7 +187,7 @@ def validate_runs(runs_dir: Path, jobs: int | None = None,
     if not runs_dir.is_dir():
         raise NotADirectoryError(f"{runs_dir} is not a directory")
     now = time.time() if now is None else now
-    jobs = jobs or os.cpu_count() or 1
+    jobs = bounded_jobs(jobs)
     report = ValidationReport(str(runs_dir), now)
     folders, report.findings = _top_level(runs_dir)
     report.quarantine, qfindings = list_quarantine(runs_dir)

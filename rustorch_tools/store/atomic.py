@@ -7,8 +7,10 @@ import fcntl
 import json
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import LinkedFileError
 
@@ -38,10 +40,17 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -
     """Replace `path` with `data` so that a crash leaves either the old or the new file."""
     path = Path(path)
     tmp = temp_path_for(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except OSError as exc:
+        raise _about(exc, path) from None
     try:
         _write_all(fd, data)
         os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise _about(exc, path) from None
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
@@ -53,6 +62,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def _about(exc: OSError, path: Path) -> OSError:
+    """The same error naming the file the user asked for, not our temp file next to it."""
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def dumps_json(obj: Any) -> bytes:
@@ -90,7 +104,13 @@ def append_line(path: str | os.PathLike[str], data: bytes) -> None:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     data = b"\n" + data
-                _write_all(fd, data)
+                try:
+                    _write_all(fd, data)
+                except BaseException:
+                    # ENOSPC / EFBIG / EIO mid-write: cut back to the last whole line so that
+                    # no torn line is left; the caller keeps the rows and sees the error.
+                    os.ftruncate(fd, size)
+                    raise
                 return
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
@@ -121,3 +141,38 @@ def _still_at(path: str | os.PathLike[str], fd: int) -> bool:
         return False
     mine = os.fstat(fd)
     return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+@contextmanager
+def output_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """A user's output file (a report, an export), written atomically, mode 0644 (umask
+    applied): streamed into a temp file in the folder of `path`, then renamed over it. A
+    symbolic or hard link at `path` is thereby replaced, never written through, so the file
+    it pointed to is left untouched. Nothing is left behind on error."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    tmp = temp_path_for(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise _about(exc, path) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _about(exc, path) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent if str(path.parent) else ".")
+
+
+def write_output(path: str | os.PathLike[str], data: bytes) -> None:
+    """output_file with all of `data` at once."""
+    with output_file(path) as fh:
+        fh.write(data)

@@ -6,22 +6,29 @@ checks the bytes it read and never re-serializes.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
+import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
+
+import orjson
 
 from ..errors import CorruptLineError
+from . import fastjson
 from .json_prefix import is_object_prefix
 
 CRC_KEY = "_crc"
 NONFINITE_KEY = "_nonfinite"
 _CRC_TAIL_RE = re.compile(rb',"_crc":"([0-9a-f]{8})"\}$')
 _NONFINITE_TEXT = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_orjson_dumps = orjson.dumps
+_SCALARS = frozenset((str, int, float, bool, type(None)))  # finite floats: checked above
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
 
 
@@ -55,6 +62,11 @@ def encode_row(row: dict[str, Any]) -> bytes:
             row[key] = nonfinite_text(row[key])
         previous = row.get(NONFINITE_KEY) or []
         row[NONFINITE_KEY] = list(dict.fromkeys([*previous, *flagged]))
+    if all(type(v) in _SCALARS for v in row.values()):
+        try:  # orjson, as NumberRowEncoder: the two give the same bytes for the same row
+            return frame_body(_orjson_dumps(row))
+        except TypeError:
+            pass  # an int beyond 64 bits or a non-string key: the json module decides
     try:
         body = _ENCODER.encode(row)
     except (TypeError, ValueError) as exc:
@@ -65,17 +77,24 @@ def encode_row(row: dict[str, Any]) -> bytes:
 class NumberRowEncoder:
     """Fast encode_row for metric rows whose values are all finite `int`/`float`.
 
-    Produces exactly the bytes encode_row would (same key text, `repr` of the numbers, which
-    is what the json module writes) with one %-format per row, the format string cached per
-    tuple of metric names.
+    One orjson call per row (compact JSON, the shortest float text that round-trips), then
+    the CRC frame. Integers beyond 64 bits, which orjson refuses, take the %-format path
+    (the json module's text, `repr` of the numbers).
     """
 
     def __init__(self, head: dict[str, int] | None = None) -> None:
-        head_text = "".join(f",{json.dumps(k)}:{v!r}" for k, v in (head or {}).items())
+        self._head_dict = dict(head or {})
+        head_text = "".join(f",{json.dumps(k)}:{v!r}" for k, v in self._head_dict.items())
         self._head = head_text.replace("%", "%%")
         self._formats: dict[tuple[str, ...], str] = {}
 
     def encode(self, step: int, when: float, metrics: dict[str, int | float]) -> bytes:
+        try:
+            return frame_body(_orjson_dumps({"step": step, "time": when, **self._head_dict, **metrics}))
+        except TypeError:  # an int beyond 64 bits
+            return self._encode_text(step, when, metrics)
+
+    def _encode_text(self, step: int, when: float, metrics: dict[str, int | float]) -> bytes:
         keys = tuple(metrics)
         fmt = self._formats.get(keys)
         if fmt is None:
@@ -109,12 +128,21 @@ def decode_line(line: bytes) -> dict[str, Any]:
     if actual != expected:
         raise CorruptLineError(f"CRC mismatch (stored {expected}, computed {actual})")
     try:
-        row = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptLineError(f"bad JSON: {exc}") from exc
+        row = fastjson.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        row = _lenient_row(body)  # NaN / Infinity literals decode, to be reported as such
     if not isinstance(row, dict):
         raise CorruptLineError(f"line is a JSON {type(row).__name__}, not an object")
     return row
+
+
+def _lenient_row(body: bytes) -> Any:
+    """The stdlib decoder, which accepts NaN/Infinity literals, for a line orjson refused;
+    anything it refuses too (deep nesting, bad UTF-8, huge numbers) is a corrupt line."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise CorruptLineError(f"bad JSON: {str(exc)[:200]}") from None
 
 
 def is_torn_fragment(line: bytes) -> bool:
@@ -169,13 +197,29 @@ class LineResult:
     complete: bool
 
 
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """`path` opened for reading if it is a regular file. A link (ELOOP), a FIFO, socket or
+    device (EINVAL) raises OSError at once: a reader never follows a planted link and never
+    blocks on a FIFO."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (FIFO, socket or device)", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def scan(path: str | os.PathLike[str]) -> Iterator[LineResult]:
     """Every line of `path`, streamed, with its 1-based number and byte offset.
 
     A missing file yields nothing. Empty lines are reported as corrupt: writers never emit them.
+    A link or special file raises OSError (open_regular).
     """
     try:
-        fh = open(path, "rb")
+        fh = open_regular(path)
     except FileNotFoundError:
         return
     with fh:
@@ -195,7 +239,7 @@ def scan(path: str | os.PathLike[str]) -> Iterator[LineResult]:
 def iter_valid_rows(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """The rows of the complete, valid lines of `path` (fast path: no LineResult objects)."""
     try:
-        fh = open(path, "rb")
+        fh = open_regular(path)
     except FileNotFoundError:
         return
     with fh:

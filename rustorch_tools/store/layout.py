@@ -74,6 +74,19 @@ def validate_metric_name(name: object) -> str:
     return name
 
 
+_UNPRINTABLE_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """`text` safe to print on a terminal: control characters (ANSI escapes, newlines,
+    bidi overrides) shown as `\\xNN` / `\\uNNNN` escapes, everything else unchanged."""
+    text = str(text)
+    if not _UNPRINTABLE_RE.search(text):
+        return text
+    return _UNPRINTABLE_RE.sub(lambda m: repr(m.group())[1:-1] if ord(m.group()) < 0x100
+                               else f"\\u{ord(m.group()):04x}", text)
+
+
 def new_run_id(name: str | None = None, now: float | None = None) -> str:
     """`YYYYMMDD-HHMMSS-<slug of name>-<8 hex>`, sortable by creation time (UTC)."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))

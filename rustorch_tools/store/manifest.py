@@ -7,7 +7,6 @@ names a file that is listed (checkpoint loading verifies that file's digest).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import CorruptRunError, InvalidNameError, SchemaValidationError
-from . import atomic, layout, schema
+from . import atomic, fastjson, layout, schema
+from .jsonl import open_regular
 from .runs import run_lock
 
 PathLike = str | os.PathLike[str]
@@ -57,10 +57,11 @@ def read_manifest(run_dir: PathLike) -> dict[str, Any]:
     """manifest.json as a dict (an empty manifest when the file does not exist)."""
     path = Path(run_dir) / layout.MANIFEST
     try:
-        doc = json.loads(path.read_bytes())
+        with open_regular(path) as fh:  # a link or a FIFO is refused, never followed
+            doc = fastjson.loads(fh.read())
     except FileNotFoundError:
         return empty_manifest()
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # NaN, deep nesting, overflow included
         raise CorruptRunError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(doc, dict):
         raise CorruptRunError(f"{path}: a JSON {type(doc).__name__}, not an object")
@@ -167,3 +168,83 @@ def verify(run_dir: PathLike) -> list[Mismatch]:
         kind = "temp" if layout.is_temp_name(PurePosixPath(relpath).name) else "untracked"
         found.append(Mismatch(relpath, kind))
     return found
+
+
+LOG_FILES = (layout.METRICS, layout.EVENTS)
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """What a JSONL file held when its run ended: the first `bytes` bytes, `rows` lines."""
+
+    rows: int
+    bytes: int
+    sha256: str
+
+
+def measure_log(path: PathLike, limit: int | None = None) -> LogRecord | None:
+    """Row count, length and SHA-256 of the first `limit` bytes of `path` (all of it when
+    None); None when the file does not exist. Links and special files are refused."""
+    try:
+        fh = open_regular(path)
+    except FileNotFoundError:
+        return None
+    digest = hashlib.sha256()
+    rows = size = 0
+    with fh:
+        while limit is None or size < limit:
+            want = _CHUNK if limit is None else min(_CHUNK, limit - size)
+            chunk = fh.read(want)
+            if not chunk:
+                break
+            digest.update(chunk)
+            rows += chunk.count(b"\n")
+            size += len(chunk)
+    return LogRecord(rows, size, digest.hexdigest())
+
+
+def record_logs(run_dir: PathLike) -> dict[str, Any]:
+    """Record metrics.jsonl and events.jsonl as they are now in manifest.json `logs` (under
+    the run lock): what validation later holds the files to. Returns the records."""
+    run_dir = Path(run_dir)
+    now = time.time()
+    with run_lock(run_dir):
+        logs = {}
+        for name in LOG_FILES:
+            try:
+                rec = measure_log(run_dir / name)
+            except OSError:
+                continue  # a link or special file: validation reports it, nothing to vouch for
+            logs[name] = {"rows": 0, "bytes": 0, "sha256": hashlib.sha256().hexdigest(),
+                          "recorded_at": now} if rec is None else {
+                "rows": rec.rows, "bytes": rec.bytes, "sha256": rec.sha256, "recorded_at": now}
+        doc = read_manifest(run_dir)
+        doc["logs"] = logs
+        write_manifest(run_dir, doc)
+    return logs
+
+
+def verify_logs(run_dir: PathLike, doc: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(file, kind, message) for each recorded JSONL file that lost or changed data: kind
+    `lost` (missing, or shorter than recorded) or `modified` (recorded prefix differs)."""
+    out = []
+    for name, rec in sorted((doc.get("logs") or {}).items()):
+        path = Path(run_dir) / name
+        try:
+            now = measure_log(path, rec["bytes"])
+        except OSError as exc:
+            out.append((name, "lost", f"cannot be read ({exc.strerror or exc})"))
+            continue
+        if now is None:
+            if rec["bytes"]:
+                out.append((name, "lost", f"deleted; held {rec['rows']} rows ({rec['bytes']} "
+                                          "bytes) when the run ended"))
+            continue
+        if now.bytes < rec["bytes"]:
+            out.append((name, "lost", f"{now.bytes} bytes ({now.rows} rows), but held "
+                                      f"{rec['bytes']} bytes ({rec['rows']} rows) when the run "
+                                      "ended"))
+        elif now.sha256 != rec["sha256"]:
+            out.append((name, "modified", f"its first {rec['bytes']} bytes differ from what the "
+                                          "run held when it ended"))
+    return out

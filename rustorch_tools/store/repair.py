@@ -24,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,15 @@ def _write_orphan(path: Path, data: bytes) -> dict[str, Any]:
 
 
 def _open_locked(path: Path) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+            # Truncating or rewriting a file with other hard links would change a file
+            # outside RUNS_DIR too.
+            raise RepairConflict(f"{path.name} is not a plain file with a single link; not "
+                                 "repaired (quarantine the run)")
+        os.set_blocking(fd, True)
         fcntl.flock(fd, fcntl.LOCK_EX)  # writers append under this same lock
     except BaseException:
         os.close(fd)
@@ -163,11 +171,38 @@ def _entry(path: Path, now: float) -> dict[str, Any]:
             "added_at": now, "verified": False}
 
 
+def _checkpointed_digests(run_dir: Path) -> dict[str, str]:
+    """run-relative checkpoint file -> the SHA-256 its `checkpointed` event recorded (last)."""
+    out = {}
+    try:
+        for row in jsonl.iter_valid_rows(run_dir / layout.EVENTS):
+            detail = row.get("detail")
+            if row.get("event") == "checkpointed" and isinstance(detail, dict):
+                if isinstance(detail.get("file"), str) and isinstance(detail.get("sha256"), str):
+                    out[detail["file"]] = detail["sha256"]
+    except OSError:
+        pass
+    return out
+
+
+def save_orphan(run_dir: PathLike, name: str, data: bytes) -> dict[str, Any]:
+    """Keep `data` (the bytes about to be overwritten in `name`) as `<name>.<time>.orphan`."""
+    run_dir = Path(run_dir)
+    return _write_orphan(orphan_path(run_dir, name), data)
+
+
 def rebuild_manifest(run_dir: PathLike) -> dict[str, Any]:
-    """Write a missing manifest.json from the files present, every entry `verified: false`."""
+    """Write a missing manifest.json from the files present, every entry `verified: false`.
+
+    A checkpoint whose digest differs from the one its `checkpointed` event recorded is left
+    out (it stays untracked and flagged): a tampered file is never recorded as the run's.
+    """
     run_dir = Path(run_dir)
     doc = manifest.empty_manifest()
     now = time.time()
+    doc["rebuilt_at"] = now
+    recorded = _checkpointed_digests(run_dir)
+    refused = []
     pointer = f"{layout.CHECKPOINTS}/{layout.LATEST}"
     for rel in manifest.tracked_files(run_dir):
         path = run_dir / rel
@@ -175,12 +210,16 @@ def rebuild_manifest(run_dir: PathLike) -> dict[str, Any]:
             continue
         if layout.is_temp_name(path.name):
             continue
-        doc["files"][rel] = _entry(path, now)
+        entry = _entry(path, now)
+        if rel in recorded and recorded[rel] != entry["sha256"]:
+            refused.append(rel)
+            continue
+        doc["files"][rel] = entry
     with runs.run_lock(run_dir):
-        if (run_dir / layout.MANIFEST).exists():
+        if os.path.lexists(run_dir / layout.MANIFEST):
             raise RepairConflict("manifest.json appeared since validation; not replaced")
         manifest.write_manifest(run_dir, doc)
-    return {"files": len(doc["files"])}
+    return {"files": len(doc["files"]), "refused": refused}
 
 
 def adopt_files(run_dir: PathLike, relpaths: list[str]) -> dict[str, Any]:
@@ -216,5 +255,5 @@ def forget_files(run_dir: PathLike, relpaths: list[str]) -> dict[str, Any]:
     return {"forgotten": dropped}
 
 
-__all__ = ["ORPHAN_SUFFIX", "RepairConflict", "adopt_files", "cut_torn_lines", "cut_torn_tail",
+__all__ = ["ORPHAN_SUFFIX", "save_orphan", "RepairConflict", "adopt_files", "cut_torn_lines", "cut_torn_tail",
            "forget_files", "mark_crashed", "orphan_path", "rebuild_manifest", "set_aside"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
+import socket
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -12,29 +12,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import filelock
-
 from ..errors import (
     CorruptRunError,
     LinkedFileError,
     RunNotFoundError,
-    RustorchToolsError,
     SchemaValidationError,
 )
-from . import atomic, jsonl, layout, schema
+from . import atomic, fastjson, jsonl, layout, locks, schema
 
 STALE_FACTOR = 3.0
 STALE_MIN_S = 60.0
-LOCK_TIMEOUT_S = 120.0
+LOCK_TIMEOUT_S = locks.RUN_LOCK_TIMEOUT_S
 
 PathLike = str | os.PathLike[str]
-
-
-def _lock_for(run_dir: PathLike) -> filelock.BaseFileLock:
-    # One lock object per path and process (is_singleton) so that the lock is re-entrant
-    # within a thread (update_run inside run_lock) instead of deadlocking on a second flock.
-    path = os.path.abspath(os.path.join(run_dir, layout.LOCK))
-    return filelock.FileLock(path, is_singleton=True, preserve_lock_file=True)
 
 
 @contextmanager
@@ -42,17 +32,8 @@ def run_lock(run_dir: PathLike, timeout: float = LOCK_TIMEOUT_S) -> Iterator[Non
     """Exclusive lock guarding run.json / manifest.json rewrites (re-entrant per thread)."""
     if not Path(run_dir).is_dir():
         raise RunNotFoundError(f"no run directory at {run_dir}")
-    lock = _lock_for(run_dir)
-    try:
-        lock.acquire(timeout=timeout)
-    except filelock.Timeout as exc:
-        raise RustorchToolsError(
-            f"could not lock {lock.lock_file} within {timeout:g} s (another process holds it)"
-        ) from exc
-    try:
+    with locks.run_lock(run_dir, timeout):
         yield
-    finally:
-        lock.release()
 
 
 def _read_contained(path: Path) -> bytes:
@@ -90,8 +71,8 @@ def read_run_raw(run_dir: PathLike) -> dict[str, Any]:
     except IsADirectoryError:
         raise CorruptRunError(f"{path} is a directory") from None
     try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = fastjson.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:  # NaN, deep nesting, overflow included
         raise CorruptRunError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(doc, dict):
         raise CorruptRunError(f"{path}: a JSON {type(doc).__name__}, not an object")
@@ -185,10 +166,51 @@ def stale_after_s(run_doc: dict[str, Any]) -> float:
     return max(STALE_FACTOR * float(interval), STALE_MIN_S)
 
 
+def process_start_time(pid: int) -> int | None:
+    """Start time of process `pid` in clock ticks since boot (Linux /proc), None if unknown
+    or the process does not exist. With the pid it names one process across pid reuse."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as fh:
+            data = fh.read()
+        return int(data[data.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def writer_identity() -> dict[str, Any]:
+    """What run.json `writer` records about this process."""
+    return {"pid": os.getpid(), "host": socket.gethostname(),
+            "start_time": process_start_time(os.getpid())}
+
+
+def writer_state(run_doc: dict[str, Any]) -> str:
+    """`alive`, `dead` or `unknown` for the process run.json `writer` names.
+
+    Decided from pid + host + process start time, so a suspended writer (SIGSTOP, a debugger)
+    is alive whatever its heartbeat age, and a recycled pid is not mistaken for the writer.
+    Another host, or no start time recorded: unknown (the heartbeat decides).
+    """
+    writer = run_doc.get("writer")
+    if not isinstance(writer, dict) or writer.get("host") != socket.gethostname():
+        return "unknown"
+    pid, started = writer.get("pid"), writer.get("start_time")
+    if type(pid) is not int or type(started) is not int or pid <= 0:
+        return "unknown"
+    if process_start_time(os.getpid()) is None:
+        return "unknown"  # no /proc here: cannot tell
+    return "alive" if process_start_time(pid) == started else "dead"
+
+
 def is_stale(run_doc: dict[str, Any], now: float | None = None) -> bool:
-    """True when the run says `running` but its heartbeat is too old: the process died."""
+    """True when the run says `running` but its writer is gone: by pid + host + process
+    start time when run.json records them (a single writer), else by heartbeat age."""
     if run_doc.get("status") != "running":
         return False
+    state = writer_state(run_doc)
+    if state == "alive":
+        return False
+    if state == "dead" and not run_doc.get("ranks"):
+        return True
     beat = run_doc.get("heartbeat_at")
     if not isinstance(beat, int | float):
         return True

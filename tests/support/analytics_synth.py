@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..store import jsonl, layout, runs
-from ..store.schema import SCHEMA_VERSION
+from rustorch_tools.store import jsonl, layout, runs
+from rustorch_tools.store.schema import SCHEMA_VERSION
 
 ENVIRONMENT = {"python": "3.11.7", "torch": "2.14.1", "rustorch": "0.1.0", "git_commit": "0" * 40,
                "git_dirty": False, "hostname": "bench", "accelerator": "rustorch", "pid": 1}

@@ -1,7 +1,7 @@
 """MNIST for the examples: find the full set on disk, or fall back to the shipped subset.
 
 The full set is looked for in torchvision's layout (`<root>/MNIST/raw/<four IDX files>`, plain or
-`.gz`). A small real-MNIST subset ships inside this package (`rustorch_tools/data/`, see its
+`.gz`). A small real-MNIST subset ships next to this module (`examples/data/mnist-subset/`, see its
 README) so that the demo trains offline on a fresh machine.
 """
 
@@ -11,7 +11,6 @@ import gzip
 import os
 import struct
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -146,7 +145,7 @@ def read_split(raw: Path, split: str, source: str | None = None) -> MnistSplit:
 
 def shipped_dir() -> Path:
     """Folder of the subset shipped inside the package (gzip IDX files)."""
-    return Path(str(resources.files("rustorch_tools") / "data"))
+    return Path(__file__).resolve().parent / "data" / "mnist-subset"
 
 
 def load_shipped(split: str) -> MnistSplit:

@@ -9,10 +9,10 @@ import hashlib
 import time
 from pathlib import Path
 
-from ..store import layout
-from ..store.atomic import atomic_write_bytes, atomic_write_json
-from ..store.jsonl import encode_row
-from .repair import summary_from_metrics
+from rustorch_tools.governance.repair import summary_from_metrics
+from rustorch_tools.store import layout
+from rustorch_tools.store.atomic import atomic_write_bytes, atomic_write_json
+from rustorch_tools.store.jsonl import encode_row
 
 
 def metric_rows(n: int, start_time: float = 1764337000.0, step0: int = 0) -> bytes:

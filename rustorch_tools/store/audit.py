@@ -6,7 +6,9 @@ Each line is one canonical JSON object (sorted keys, compact, UTF-8):
 `prev = "0" * 64`. Editing, removing, inserting or reordering an entry breaks the chain at that
 entry. Removing entries from the *end* leaves a valid chain, so every append also rewrites
 `.audit/head.json` (`{"seq", "hash"}`) atomically and `verify` checks the log reaches it.
-Appends are serialized by a filelock (`.audit/log.lock`) so concurrent commands chain correctly.
+Appends are serialized by the audit lock (store/locks.py) so concurrent commands chain correctly.
+Callers go through `RunStore.audit_append` / `RunStore.audit_verify`, which check that `.audit`
+is a real folder inside RUNS_DIR first.
 """
 
 from __future__ import annotations
@@ -20,12 +22,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filelock import FileLock
-
-from ..store.atomic import append_line, atomic_write_json
-from ..store.layout import AUDIT_DIR
+from ..errors import RustorchToolsError
+from .atomic import append_line, atomic_write_json
+from .layout import AUDIT_DIR
+from .locks import audit_lock
 
 GENESIS = "0" * 64
+
+
+class AuditChainError(RustorchToolsError):
+    """The audit trail was lost (deleted log, head without log); no new chain is started."""
+
+
 LOG_NAME = "log.jsonl"
 HEAD_NAME = "head.json"
 LOCK_NAME = "log.lock"
@@ -77,13 +85,11 @@ def _last_line(path: Path, block: int = 65536) -> bytes | None:
         os.close(fd)
 
 
-def append(runs_dir: Path, command: str, details: dict) -> dict:
-    """Append one entry; returns it (with its hash). Raises OSError if .audit is not writable."""
-    from .locks import reserved_dir  # (locks imports validate, which must not import audit)
-
-    adir = reserved_dir(runs_dir, AUDIT_DIR)
+def append(adir: Path, command: str, details: dict) -> dict:
+    """Append one entry to the log in the checked audit folder `adir`; returns it (with its
+    hash). Raises OSError if the folder is not writable."""
     log = adir / LOG_NAME
-    with FileLock(str(adir / LOCK_NAME)):
+    with audit_lock(adir):
         last = _last_line(log)
         if last is None:
             seq, prev = 0, GENESIS
