@@ -9,6 +9,7 @@ import click
 
 from .analytics.cli import COMMANDS as ANALYTICS_COMMANDS
 from .governance.cli import COMMANDS as GOVERNANCE_COMMANDS
+from .repro.cli import COMMANDS as REPRO_COMMANDS
 from .store.cli import COMMANDS as STORE_COMMANDS
 
 
@@ -18,7 +19,7 @@ def cli() -> None:
     """rustorch experiment tools: runs, checkpoints, governance and analytics."""
 
 
-for command in (*STORE_COMMANDS, *GOVERNANCE_COMMANDS, *ANALYTICS_COMMANDS):
+for command in (*STORE_COMMANDS, *GOVERNANCE_COMMANDS, *ANALYTICS_COMMANDS, *REPRO_COMMANDS):
     cli.add_command(command)
 
 
