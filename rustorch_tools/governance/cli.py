@@ -17,7 +17,8 @@ from typing import Any
 import click
 
 from ..errors import RustorchToolsError
-from . import audit
+from ..repro.signing import load_private, load_public
+from . import audit, audit_signing
 from .findings import CODES, Finding
 from .quarantine import ReleaseError, quarantine_runs, release_run
 from .repair import repair_runs
@@ -205,17 +206,24 @@ def audit_group() -> None:
 
 @audit_group.command("verify")
 @click.argument("runs_dir", type=RUNS_DIR)
+@click.option("--pubkey", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also require the signed heads (`audit sign`) to verify with this Ed25519 "
+                   "public key and to be in the log: detects truncated or forged chains.")
 @JSON
 @_io_errors
-def audit_verify_cmd(runs_dir: Path, as_json: bool) -> None:
+def audit_verify_cmd(runs_dir: Path, pubkey: Path | None, as_json: bool) -> None:
     """Check the audit chain: detects edited, removed, inserted or reordered entries.
 
-    Exit 0 intact (or no log yet), 1 broken, 2 usage or I/O error.
+    Exit 0 intact (or no log yet, without --pubkey), 1 broken, 2 usage or I/O error.
     """
     status = audit.verify(runs_dir)
+    if pubkey is not None:
+        signed, _ = audit_signing.verify_signed(runs_dir, load_public(pubkey))
+        status.problems += signed
+        status.ok = status.ok and not signed
     if as_json:
         _emit_json({**status.to_dict(), "exit_code": int(not status.ok)})
-    elif not status.present:
+    elif not status.present and status.ok:
         click.echo("No audit log.")
     elif status.ok:
         click.echo(f"Audit chain intact: {status.entries} entries.")
@@ -225,6 +233,24 @@ def audit_verify_cmd(runs_dir: Path, as_json: bool) -> None:
             where = f"line {p['line']}" if p.get("line") else "log"
             click.echo(f"  {where}: {p['problem']}")
     sys.exit(0 if status.ok else 1)
+
+
+@audit_group.command("sign")
+@click.argument("runs_dir", type=RUNS_DIR)
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Ed25519 private key (PEM, from `bundle keygen`).")
+@_io_errors
+def audit_sign_cmd(runs_dir: Path, key: Path) -> None:
+    """Sign the current head of the audit chain into .audit/signed-heads.jsonl.
+
+    Exit 0 signed, 1 the chain is broken or absent (not signed), 2 usage or I/O error.
+    """
+    try:
+        line = audit_signing.sign_head(runs_dir, load_private(key))
+    except audit_signing.AuditSignError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_FINDINGS)
+    click.echo(f"signed audit entry {line['seq']} ({line['hash'][:16]}…) with key {line['key_id']}")
 
 
 COMMANDS: list[click.Command] = [validate_cmd, quarantine_cmd, release_cmd, repair_cmd,
