@@ -11,8 +11,9 @@ It writes the artifact `artifacts/replay.json` (format in docs/reproducibility.m
 point and its argument vector, code identity, environment lock, digests of the data files,
 seed and RNG states, thread counts, device and which metrics are timing-dependent.
 
-Under `replay` (environment variable RUSTORCH_REPLAY, set by the replay driver) the same call
-first applies the recorded thread count and deterministic algorithms, tags the run
+The call switches on `torch.use_deterministic_algorithms` (original and replay run the same
+kernels). Under `replay` (environment variable RUSTORCH_REPLAY, set by the replay driver) it
+first applies the recorded thread count and deterministic setting, tags the run
 `replay_of=<original run id>` and tells the driver the new run's id.
 """
 
@@ -60,8 +61,19 @@ def _apply(settings: dict[str, Any]) -> None:
     threads = settings.get("threads")
     if isinstance(threads, int) and threads > 0:
         torch.set_num_threads(threads)
-    if settings.get("deterministic", True):
-        torch.use_deterministic_algorithms(True)
+
+
+def set_deterministic(mode: bool) -> None:
+    """`torch.use_deterministic_algorithms(mode)` without importing inductor when the process
+    has not: the public function imports torch._inductor (seconds) only to copy the flag
+    into inductor's config, which reads TORCHINDUCTOR_DETERMINISTIC when first imported."""
+    import torch
+
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(mode)
+        return
+    os.environ["TORCHINDUCTOR_DETERMINISTIC"] = "1" if mode else "0"
+    torch._C._set_deterministic_algorithms(mode)
 
 
 def _digest(obj: Any) -> str:
@@ -143,18 +155,25 @@ def record_entry_point(
     data_files: Iterable[str | os.PathLike[str]] = (),
     device: Any = None,
     volatile: Sequence[str] = (),
+    deterministic: bool = True,
 ) -> dict[str, Any]:
     """Write artifacts/replay.json into `run` (a `rustorch_tools.Run`); returns the record.
 
     Exactly one of `script` (a file run as `python SCRIPT ARGV...`) or `module` (run as
     `python -m MODULE ARGV...`) names the entry point. `runs_dir_option` is the option of
     ARGV that says where runs go (replay points it at its own RUNS_DIR).
+    `deterministic` switches `torch.use_deterministic_algorithms` for the rest of the
+    process, in the original as in its replays, so that both run the same kernels (it also
+    makes torch fill uninitialized memory, which shows in op counters).
     """
+
     if (script is None) == (module is None):
         raise ValueError("give exactly one of script= or module=")
     settings = replay_settings()
     if settings is not None:
         _apply(settings)
+        deterministic = bool(settings.get("deterministic", deterministic))
+    set_deterministic(deterministic)
     root = identity.code_root()
     entry: dict[str, Any] = {"argv": list(argv), "runs_dir_option": runs_dir_option}
     sources: list[Path] = []

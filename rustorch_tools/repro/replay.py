@@ -7,7 +7,7 @@
 3. Run the entry point (`python SCRIPT ARGV` / `python -m MODULE ARGV`, cwd = the code root)
    with the recorded argument vector, its runs-dir option pointed at the target RUNS_DIR,
    and RUSTORCH_REPLAY telling `record.record_entry_point` to apply the recorded thread count
-   and deterministic algorithms, tag the run `replay_of` and report its id.
+   and deterministic-algorithms setting (on unless the entry point opted out), tag the run `replay_of` and report its id.
 4. Compare the RNG states recorded at the same point, then every logged metric, step by step.
 Exit codes: 0 bit-identical, 1 diverged (or the entry point failed), 2 replay impossible.
 """
@@ -54,7 +54,7 @@ class Outcome:
 
 def _current_device_ok(device: str | None) -> str | None:
     """None when `device` can be used here, else why not."""
-    if not device:
+    if not device or device.split(":")[0] == "cpu":
         return None
     import torch
 
@@ -176,7 +176,8 @@ def replay(
         id_file = Path(tmp) / "run_id"
         env = dict(os.environ)
         env[record.ENV_VAR] = json.dumps({"of": original, "threads": n_threads,
-                                          "deterministic": True, "run_id_file": str(id_file)})
+                                          "deterministic": bool(rec["runtime"].get("deterministic", True)),
+                                          "run_id_file": str(id_file)})
         env["OMP_NUM_THREADS"] = str(n_threads)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
         cmd = command_for(rec["entry"], runs_dir.resolve(), root)
