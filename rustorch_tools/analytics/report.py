@@ -16,9 +16,9 @@ import jinja2
 
 from .gates import Rule, evaluate
 from .index import RunIndex
+from .plots import PALETTE, drift_chart, line_chart, plotly_js
 from .runsource import RunLookupError
 from .summary import RunSummary
-from .plots import PALETTE, drift_chart, line_chart, plotly_js
 from .tables import fmt_num, fmt_pct
 
 TEMPLATE = "analytics_report.html.j2"
