@@ -8,6 +8,7 @@ assembles the group.
 import click
 
 from .analytics.cli import COMMANDS as ANALYTICS_COMMANDS
+from .analytics.dashboard import dashboard_cmd
 from .governance.cli import COMMANDS as GOVERNANCE_COMMANDS
 from .repro.cli import COMMANDS as REPRO_COMMANDS
 from .store.cli import COMMANDS as STORE_COMMANDS
@@ -19,7 +20,8 @@ def cli() -> None:
     """rustorch experiment tools: runs, checkpoints, governance and analytics."""
 
 
-for command in (*STORE_COMMANDS, *GOVERNANCE_COMMANDS, *ANALYTICS_COMMANDS, *REPRO_COMMANDS):
+for command in (*STORE_COMMANDS, *GOVERNANCE_COMMANDS, *ANALYTICS_COMMANDS, dashboard_cmd,
+                *REPRO_COMMANDS):
     cli.add_command(command)
 
 
