@@ -118,6 +118,8 @@ def read_record(run_dir: Path) -> dict[str, Any]:
         raise BundleError(
             f"run {run_dir.name} has no {rel}: its entry point did not record what replay needs "
             "(call rustorch_tools.repro.record.record_entry_point; docs/reproducibility.md)")
+    if path.stat().st_size > MAX_ENTRY_BYTES:
+        raise BundleError(f"{path} is over {MAX_ENTRY_BYTES} bytes")
     listed = manifest.read_manifest(run_dir).get("files", {}).get(rel)
     data = path.read_bytes()
     if listed is None or listed.get("sha256") != hashlib.sha256(data).hexdigest():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,14 @@ def environment_problems(rec: dict[str, Any], root: Path) -> tuple[list[str], li
     for entry in rec["data"]:
         path = data_path(entry, root)
         try:
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):  # never hash a FIFO or /dev/zero named by a bundle
+                problems.append(f"data file {path} is not a regular file")
+                continue
+            if st.st_size != entry.get("size"):
+                problems.append(f"data digest differs: {path}: {st.st_size} bytes here, "
+                                f"{entry.get('size')} recorded")
+                continue
             digest = identity.sha256_file(path)
         except OSError as exc:
             problems.append(f"data file {path}: cannot read ({exc.strerror})")
