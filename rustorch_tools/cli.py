@@ -17,7 +17,7 @@ from .store.cli import COMMANDS as STORE_COMMANDS
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rustorch")
 def cli() -> None:
-    """rustorch experiment tools: runs, checkpoints, governance and analytics."""
+    """rustorch experiment tools: runs, checkpoints, governance, analytics and replay."""
 
 
 for command in (*STORE_COMMANDS, *GOVERNANCE_COMMANDS, *ANALYTICS_COMMANDS, dashboard_cmd,
