@@ -156,6 +156,25 @@ def test_hostile_entries_are_refused(tmp_path, signed, keys, monkeypatch, entry,
     assert not (tmp_path / "evil").exists()
 
 
+@pytest.mark.parametrize("name, body", [
+    ("entry.json", b"[]"),
+    ("entry.json", b'{"kind": "script", "script": 3}'),
+    ("data.json", b'[{"path": "/dev/zero"}]'),
+    ("runtime.json", b'{"threads": -1}'),
+    ("metrics.jsonl", b'{"step": "x"}\n'),
+])
+def test_malformed_records_are_refused(tmp_path, signed, name, body):
+    good = bundle_mod.load(signed)
+    entries = {**good.entries, name: body}
+    meta = {k: v for k, v in good.index.items() if k not in ("files", "format", "version")}
+    bad = tmp_path / "bad.rtb"
+    bad.write_bytes(bundle_mod.pack(entries, meta))
+    cmd = ("replay", bad, "--into", tmp_path / "r") if name == "metrics.jsonl" else ("bundle", "show", bad)
+    r = _cli(*cmd)
+    assert r.exit_code == (2 if cmd[0] == "replay" else 1) and "invalid" in r.output, r.output
+    assert not (tmp_path / "r").exists()
+
+
 def test_extract_stays_inside_its_target(tmp_path, signed):
     out = tmp_path / "out"
     assert _cli("bundle", "extract", signed, "-C", out).exit_code == 0

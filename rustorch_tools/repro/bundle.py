@@ -129,7 +129,7 @@ def read_record(run_dir: Path) -> dict[str, Any]:
         raise BundleError(f"{path} is not a {record.FORMAT} document")
     if doc.get("version") != record.VERSION:
         raise BundleError(f"{path}: version {doc.get('version')!r}, this code reads {record.VERSION}")
-    return doc
+    return check_record(doc)
 
 
 def _record_entries(rec: dict[str, Any]) -> dict[str, bytes]:
@@ -220,12 +220,54 @@ class Bundle:
         """The replay record the bundle was made from (inverse of `_record_entries`)."""
         entry = self.json("entry.json")
         env = self.json("environment.json")
-        env["packages"] = self.entries["requirements.lock"].decode().splitlines()
+        if not isinstance(env, dict):
+            raise BundleError("environment.json is not an object")
+        env["packages"] = self.entries["requirements.lock"].decode("utf-8", "replace").splitlines()
         seeds = self.json("seeds.json")
-        return {"entry": entry, "code": self.json("code.json"), "environment": env,
-                "data": self.json("data.json"), "seed": seeds.get("seed"),
-                "rng": seeds.get("rng", {}), "runtime": self.json("runtime.json"),
-                "volatile_metrics": entry.get("volatile_metrics", [])}
+        if not isinstance(seeds, dict):
+            raise BundleError("seeds.json is not an object")
+        return check_record({"entry": entry, "code": self.json("code.json"), "environment": env,
+                             "data": self.json("data.json"), "seed": seeds.get("seed"),
+                             "rng": seeds.get("rng", {}), "runtime": self.json("runtime.json"),
+                             "volatile_metrics": entry.get("volatile_metrics", [])
+                             if isinstance(entry, dict) else []})
+
+
+def _is_str_list(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def check_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a replay record whose shape the tools would trip over (a hostile bundle)."""
+    for key in ("entry", "code", "environment", "runtime", "rng"):
+        if not isinstance(rec.get(key), dict):
+            raise BundleError(f"replay record: {key} is not an object")
+    entry = rec["entry"]
+    kind = entry.get("kind")
+    if kind not in ("script", "module", "pipeline"):
+        raise BundleError(f"replay record: unknown entry kind {kind!r}")
+    if kind == "script" and not isinstance(entry.get("script"), str):
+        raise BundleError("replay record: the script entry has no script path")
+    if kind == "module" and not isinstance(entry.get("module"), str):
+        raise BundleError("replay record: the module entry has no module name")
+    if not _is_str_list(entry.get("argv", [])) or not isinstance(
+            entry.get("runs_dir_option"), str | None):
+        raise BundleError("replay record: argv must be a list of strings")
+    if not _is_str_list(rec.get("volatile_metrics", [])) or not _is_str_list(
+            rec["environment"].get("packages", [])):
+        raise BundleError("replay record: volatile_metrics/packages must be lists of strings")
+    data = rec.get("data")
+    if not isinstance(data, list) or not all(
+            isinstance(d, dict) and isinstance(d.get("path"), str)
+            and isinstance(d.get("sha256"), str) and isinstance(d.get("size"), int)
+            and isinstance(d.get("relpath", ""), str) for d in data):
+        raise BundleError("replay record: data must list {path, sha256, size} objects")
+    threads = rec["runtime"].get("threads")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise BundleError("replay record: runtime.threads must be a positive integer")
+    if not isinstance(rec["runtime"].get("device"), str | None):
+        raise BundleError("replay record: runtime.device must be a string")
+    return rec
 
 
 def read_bytes_limited(path: Path) -> bytes:

@@ -1,7 +1,7 @@
 """CLI commands of rustorch_tools.repro: the `bundle` group and `replay`.
 
 Exit codes: `bundle verify` 0 valid, 1 invalid, 2 usage; `replay` 0 bit-identical, 1 diverged,
-2 replay impossible (environment differs) or usage; other commands 0 done, 1 refused (an
+2 replay impossible (environment differs, invalid bundle or record) or usage; other commands 0 done, 1 refused (an
 invalid bundle), 2 usage or I/O error.
 """
 
@@ -198,8 +198,19 @@ def replay_cmd(source: str, runs_dir: Path | None, into: Path | None, pubkey: Pa
 
     Exit 0 bit-identical, 1 diverged (prints the first step, metric and both values) or the
     entry point failed, 2 replay impossible (prints what differs: versions, device, data
-    digests) or usage.
+    digests; or the bundle, its signature or the run's record is invalid) or usage.
     """
+    from . import replay as replay_mod
+
+    try:
+        _replay(source, runs_dir, into, pubkey, threads, timeout_s, stream, as_json)
+    except (signing.SignatureError, bundle_mod.BundleError) as e:
+        click.echo(f"replay impossible: invalid bundle or record: {e}", err=True)
+        sys.exit(replay_mod.EXIT_IMPOSSIBLE)
+
+
+def _replay(source: str, runs_dir: Path | None, into: Path | None, pubkey: Path | None,
+            threads: int | None, timeout_s: float | None, stream: bool, as_json: bool) -> None:
     from . import replay as replay_mod
 
     path = Path(source)

@@ -43,7 +43,18 @@ class Comparison:
 
 
 def parse_lines(data: bytes) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in data.splitlines() if line.strip()]
+    """Canonical metric lines; ValueError naming the first malformed one."""
+    rows = []
+    for n, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if (not isinstance(row, dict) or not isinstance(row.get("step"), int)
+                or not isinstance(row.get("metrics"), dict)
+                or not isinstance(row.get("rank", -1), int)):
+            raise ValueError(f"metrics line {n} is not {{step, metrics, rank?}}")
+        rows.append(row)
+    return rows
 
 
 def _sequence(rows: Iterable[dict[str, Any]], volatile: Sequence[str],

@@ -175,6 +175,10 @@ def replay(
 ) -> Outcome:
     root = Path(root or identity.code_root())
     rec = source.record()
+    try:
+        expected = compare.parse_lines(source.entries.get("metrics.jsonl", b""))
+    except ValueError as exc:
+        raise bundle_mod.BundleError(f"metrics.jsonl: {exc}") from exc
     problems, warnings = environment_problems(rec, root)
     if problems:
         return Outcome(EXIT_IMPOSSIBLE, "replay impossible: the environment differs",
@@ -209,7 +213,6 @@ def replay(
     new_dir = runs_dir / new_id
     new_rec = bundle_mod.read_record(new_dir)
     rng_diff = _rng_differences(rec.get("rng", {}), new_rec.get("rng", {}))
-    expected = compare.parse_lines(source.entries.get("metrics.jsonl", b""))
     got = compare.parse_lines(bundle_mod.metric_lines(new_dir))
     comp = compare.compare(expected, got, rec.get("volatile_metrics", []))
     out = Outcome(EXIT_IDENTICAL, "", original, new_id, warnings=warnings, comparison=comp,
