@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store import layout
-from ..store.atomic import append_line, atomic_write_bytes
+from ..store.atomic import append_line, temp_path_for
 from .findings import CODES, Finding, Severity
 from .locks import reserved_dir
 from .run_check import RunResult
@@ -126,7 +126,25 @@ def save_cache(runs_dir: Path, runs: dict[str, tuple[str, RunResult]], errors: l
     doc = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "errors": errors,
            "runs": {k: [fp, _result_to_json(r)] for k, (fp, r) in runs.items()}}
     idx = reserved_dir(runs_dir, layout.INDEX_DIR)
-    atomic_write_bytes(idx / CACHE_NAME, json.dumps(doc, separators=(",", ":")).encode())
+    _replace_unsynced(idx / CACHE_NAME, json.dumps(doc, separators=(",", ":")).encode())
+
+
+def _replace_unsynced(path: Path, data: bytes) -> None:
+    """Temp file + rename, without fsync: the cache is disposable (a cache lost or emptied
+    by a power cut costs one full pass), and an fsync per pass would dominate its time on a
+    busy disk."""
+    tmp = temp_path_for(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
 
 
 @dataclass
