@@ -48,6 +48,7 @@ class MnistSplit:
     images: torch.Tensor  # uint8, N x 28 x 28
     labels: torch.Tensor  # int64, N
     source: str  # where it came from, for logs
+    files: tuple[str, ...] = ()  # the IDX files read (replay records their digests)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -140,7 +141,7 @@ def read_split(raw: Path, split: str, source: str | None = None) -> MnistSplit:
     labels = torch.frombuffer(bytearray(lbytes), dtype=torch.uint8).to(torch.int64)
     if int(labels.max()) > 9:
         raise MnistFormatError(f"{paths[1]}: label {int(labels.max())} out of range 0..9")
-    return MnistSplit(images, labels, source or str(raw))
+    return MnistSplit(images, labels, source or str(raw), tuple(str(p) for p in paths))
 
 
 def shipped_dir() -> Path:

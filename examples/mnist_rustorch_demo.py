@@ -27,6 +27,7 @@ from torch.optim.lr_scheduler import StepLR
 from tqdm import tqdm
 
 import rustorch_tools
+from rustorch_tools.repro.record import record_entry_point
 
 
 class Net(nn.Module):
@@ -192,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     config.update(device=str(device), data=train_set.source, compile_backend=None if args.no_compile else "rust_backend")
     with rustorch_tools.start_run(root=str(args.runs_dir), name=args.name, config=config,
                                   seed=args.seed) as run:
+        record_entry_point(run, script=__file__, argv=sys.argv[1:] if argv is None else argv,
+                           data_files=[*train_set.files, *test_set.files], device=device)
         run.log_params({"model": "pytorch-examples-mnist-cnn", "optimizer": "Adadelta",
                         "train_samples": len(train_set), "test_samples": len(test_set)})
         step, accuracy = 0, 0.0

@@ -14,14 +14,16 @@ from typing import Any
 import click
 
 from .analytics.cli import COMMANDS as ANALYTICS_COMMANDS
+from .analytics.dashboard import dashboard_cmd
 from .governance.cli import COMMANDS as GOVERNANCE_COMMANDS
+from .repro.cli import COMMANDS as REPRO_COMMANDS
 from .store.cli import COMMANDS as STORE_COMMANDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rustorch")
 def cli() -> None:
-    """rustorch experiment tools: runs, checkpoints, governance and analytics."""
+    """rustorch experiment tools: runs, checkpoints, governance, analytics and replay."""
 
 
 RUNS_DIR_ENV = "RUSTORCH_RUNS_DIR"
@@ -70,7 +72,8 @@ def _uniform(command: click.Command) -> None:
         command.help = (command.help or "").rstrip() + "\n\n" + EXIT_CODES
 
 
-for command in (*STORE_COMMANDS, *GOVERNANCE_COMMANDS, *ANALYTICS_COMMANDS):
+for command in (*STORE_COMMANDS, *GOVERNANCE_COMMANDS, *ANALYTICS_COMMANDS, dashboard_cmd,
+                *REPRO_COMMANDS):
     for leaf in _leaves(command):
         _uniform(leaf)
     cli.add_command(command)

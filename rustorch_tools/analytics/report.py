@@ -1,8 +1,8 @@
 """The HTML report: curves, comparison table, gate results and a drift view, one file.
 
-Charts are inline SVG drawn by `svg.py` + the Jinja2 template
-`rustorch_tools/templates/analytics_report.html.j2`; no script, no network, no external
-asset, every value escaped by Jinja2's autoescape.
+Charts are plotly figures (`plots.py`: zoom, hover, legend toggling) in the Jinja2 template
+`rustorch_tools/templates/analytics_report.html.j2`, with plotly.js inline: no network, no
+external asset; text is escaped by Jinja2's autoescape, chart data by plotly's JSON.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import jinja2
 
 from .gates import Rule, evaluate
 from .index import RunIndex
+from .plots import PALETTE, drift_chart, line_chart, plotly_js
 from .runsource import RunLookupError
 from .summary import RunSummary
-from .svg import PALETTE, drift_chart, line_chart
 from .tables import fmt_num, fmt_pct
 
 TEMPLATE = "analytics_report.html.j2"
@@ -144,7 +144,7 @@ def build_context(index: RunIndex, opts: ReportOptions) -> dict[str, Any]:
         "runs": runs, "broken": broken, "status_counts": sorted(status_counts.items()),
         "metrics": metrics, "charts": charts, "rows": rows, "baseline": baseline,
         "rules": [r.text for r in opts.rules], "gates": gate_rows, "gates_failed": gates_failed,
-        "drift": drift, "palette": PALETTE,
+        "drift": drift, "palette": PALETTE, "plotly_js": plotly_js(),
         "problems": [(r.run_id, p) for r in runs for p in r.problems],
     }
 

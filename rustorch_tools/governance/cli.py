@@ -17,9 +17,12 @@ from typing import Any
 import click
 
 from ..errors import RustorchToolsError
+from ..repro.signing import load_private, load_public
 from ..store import atomic, audit
 from ..store.runstore import RunStore
+from . import audit_signing
 from .findings import CODES, Finding
+from .incremental import validate_incremental
 from .quarantine import ReleaseError, quarantine_runs, release_run
 from .repair import repair_runs
 from .report import human_table, render_html, render_markdown, to_json
@@ -74,18 +77,27 @@ def _audit_or_warn(runs_dir: Path, command: str, details: dict) -> None:
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a compliance report: FILE.html or FILE.md.")
 @click.option("--strict", is_flag=True, help="Warnings count as errors for the exit code.")
+@click.option("--incremental", is_flag=True,
+              help="Re-check only runs changed since the last incremental pass (cache in "
+                   ".index/), and append the pass to .audit/validation-history.jsonl.")
 @JOBS
 @_io_errors
 def validate_cmd(runs_dir: Path, as_json: bool, report_path: Path | None, strict: bool,
-                 jobs: int | None) -> None:
+                 incremental: bool, jobs: int | None) -> None:
     """Check every run in RUNS_DIR against the runs/ format and print the findings.
 
-    Read-only apart from one audit entry. Exit 0 clean, 1 errors (with --strict: warnings
-    too), 2 usage or I/O error.
+    Read-only apart from one audit entry (and, with --incremental, the cache and the
+    history). Exit 0 clean, 1 errors (with --strict: warnings too), 2 usage or I/O error.
     """
     if report_path is not None and report_path.suffix.lower() not in (".html", ".htm", ".md"):
         raise click.UsageError("--report must end in .html or .md")
-    report = validate_runs(runs_dir, jobs=jobs)
+    if incremental:
+        passed = validate_incremental(runs_dir, jobs=jobs)
+        report = passed.report
+        click.echo(f"incremental: {len(passed.checked)} runs checked, {passed.reused} "
+                   f"unchanged, {len(passed.new_errors)} newly with errors", err=True)
+    else:
+        report = validate_runs(runs_dir, jobs=jobs)
     chain = RunStore(runs_dir).audit_verify()
     if not chain.ok:
         report.findings.append(Finding(
@@ -206,17 +218,24 @@ def audit_group() -> None:
 
 @audit_group.command("verify")
 @click.argument("runs_dir", type=RUNS_DIR)
+@click.option("--pubkey", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also require the signed heads (`audit sign`) to verify with this Ed25519 "
+                   "public key and to be in the log: detects truncated or forged chains.")
 @JSON
 @_io_errors
-def audit_verify_cmd(runs_dir: Path, as_json: bool) -> None:
+def audit_verify_cmd(runs_dir: Path, pubkey: Path | None, as_json: bool) -> None:
     """Check the audit chain: detects edited, removed, inserted or reordered entries.
 
-    Exit 0 intact (or no log yet), 1 broken, 2 usage or I/O error.
+    Exit 0 intact (or no log yet, without --pubkey), 1 broken, 2 usage or I/O error.
     """
     status = RunStore(runs_dir).audit_verify()
+    if pubkey is not None:
+        signed, _ = audit_signing.verify_signed(runs_dir, load_public(pubkey))
+        status.problems += signed
+        status.ok = status.ok and not signed
     if as_json:
         _emit_json({**status.to_dict(), "exit_code": int(not status.ok)})
-    elif not status.present:
+    elif not status.present and status.ok:
         click.echo("No audit log.")
     elif status.ok:
         click.echo(f"Audit chain intact: {status.entries} entries.")
@@ -228,5 +247,65 @@ def audit_verify_cmd(runs_dir: Path, as_json: bool) -> None:
     sys.exit(0 if status.ok else 1)
 
 
+@audit_group.command("sign")
+@click.argument("runs_dir", type=RUNS_DIR)
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Ed25519 private key (PEM, from `bundle keygen`).")
+@_io_errors
+def audit_sign_cmd(runs_dir: Path, key: Path) -> None:
+    """Sign the current head of the audit chain into .audit/signed-heads.jsonl.
+
+    Exit 0 signed, 1 the chain is broken or absent (not signed), 2 usage or I/O error.
+    """
+    try:
+        line = audit_signing.sign_head(runs_dir, load_private(key))
+    except audit_signing.AuditSignError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_FINDINGS)
+    click.echo(f"signed audit entry {line['seq']} ({line['hash'][:16]}…) with key {line['key_id']}")
+
+
+@click.command("watch")
+@click.argument("runs_dir", type=RUNS_DIR)
+@click.option("--every", "every", default="10m", show_default=True,
+              help="Time between passes: 90s, 10m, 1h, 1d.")
+@click.option("--quarantine", "do_quarantine", is_flag=True,
+              help="Quarantine runs with errors when a pass finds new ones.")
+@click.option("--hook", "hooks", multiple=True,
+              help="Command run (no shell; payload JSON on stdin) when a pass finds new errors.")
+@click.option("--webhook", "webhooks", multiple=True,
+              help="http(s) URL POSTed the payload when a pass finds new errors.")
+@click.option("--once", is_flag=True, help="One pass, then exit (for cron / systemd timers).")
+@JOBS
+@_io_errors
+def watch_cmd(runs_dir: Path, every: str, do_quarantine: bool, hooks: tuple[str, ...],
+              webhooks: tuple[str, ...], once: bool, jobs: int | None) -> None:
+    """Validate RUNS_DIR incrementally every --every, in the foreground, until SIGTERM/SIGINT.
+
+    Each pass re-checks only changed runs and appends its findings to
+    .audit/validation-history.jsonl; on new errors it can quarantine and fire hooks. Exit
+    0 after a clean shutdown (with --once: 0 clean, 1 errors), 2 usage or I/O error.
+    """
+    from .watch import parse_interval, run_pass, serve
+
+    try:
+        every_s = parse_interval(every)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from e
+    last: dict[str, int] = {}
+
+    def one() -> None:
+        out, extra = run_pass(runs_dir, quarantine=do_quarantine, hooks=list(hooks),
+                              webhooks=list(webhooks), jobs=jobs,
+                              mode="once" if once else "watch")
+        s = out.report.summary()
+        last["code"] = out.report.exit_code()
+        click.echo(json.dumps({"time": out.report.checked_at, **out.to_dict(), **extra,
+                               "summary": s}, sort_keys=True), nl=True)
+
+    serve(runs_dir, every_s, one, max_passes=1 if once else None)
+    sys.exit(last.get("code", 0) if once else 0)
+
+
 COMMANDS: list[click.Command] = [validate_cmd, quarantine_cmd, release_cmd, repair_cmd,
-                                 audit_group]
+                                 audit_group, watch_cmd]
