@@ -140,7 +140,7 @@ def pick_device(name: str | None) -> Any:
     return torch.device("cpu")
 
 
-def build_trainer(config: dict[str, Any], run: Any = None) -> Any:
+def build_trainer(config: dict[str, Any], run: Any = None, **trainer_kwargs: Any) -> Any:
     """A Trainer for a resolved config (seeds everything first, so model init is reproducible)."""
     import torch
     import torch.nn.functional as F
@@ -176,22 +176,23 @@ def build_trainer(config: dict[str, Any], run: Any = None) -> Any:
         checkpoint_each_epoch=cfg["checkpoint_each_epoch"], keep_checkpoints=cfg["keep_checkpoints"],
         early_stopping=EarlyStopping(**es) if es else None, run=run,
         max_steps_per_epoch=cfg["max_steps_per_epoch"] or None, show_progress=cfg["progress"],
-        compile_backend=cfg["compile"], log_every=cfg["log_every"])
+        compile_backend=cfg["compile"], log_every=cfg["log_every"], **trainer_kwargs)
 
 
 def run_config(config: dict[str, Any], runs_dir: str | os.PathLike[str] = "runs", *,
                run_id: str | None = None, resume: bool = False, parent: str | None = None,
-               tags: dict[str, str] | None = None) -> dict[str, Any]:
+               tags: dict[str, str] | None = None, **trainer_kwargs: Any) -> dict[str, Any]:
     """Train as `config` says into a run under `runs_dir`; returns the run id, the final
     evaluation metrics, the epochs/steps done and whether it stopped early.
 
-    `run_id` + `resume=True` continue that run from its latest checkpoint."""
+    `run_id` + `resume=True` continue that run from its latest checkpoint; `trainer_kwargs`
+    (e.g. on_epoch_end) go to the Trainer and are not recorded."""
     from .. import start_run
 
     cfg = resolve(config)
     with start_run(root=str(runs_dir), name=cfg["name"], config=cfg, seed=cfg["seed"], run_id=run_id,
                    parent=parent, tags=tags) as run:
-        trainer = build_trainer(cfg, run)
+        trainer = build_trainer(cfg, run, **trainer_kwargs)
         run.log_params({"model": cfg["model"]["name"], "optimizer": cfg["optimizer"]["name"],
                         "data": cfg["data"]["name"], "device": str(trainer.device),
                         "train_batches": len(trainer.train_loader)})

@@ -116,6 +116,7 @@ class Trainer:
         compile_backend: str | None = None,
         log_every: int = 1,
         timeline: bool = True,
+        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     ) -> None:
         if epochs < 1 or grad_accum < 1 or log_every < 1:
             raise TrainerError("epochs, grad_accum and log_every must be >= 1")
@@ -140,6 +141,7 @@ class Trainer:
         self.logs = run is not None and self.rank == 0  # rank 0 logs, as examples/ddp_mnist.py
         self.show_progress = progress.wants_progress(show_progress) and self.rank == 0
         self.log_every = log_every
+        self.on_epoch_end = on_epoch_end  # called (epoch, metrics) after each epoch, on every rank
         self.timeline = observe.Timeline(enabled=timeline and self.logs)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self._forward: Callable[..., torch.Tensor] = self.model
@@ -336,6 +338,8 @@ class Trainer:
                 metrics.update(observe.allocator_stats(self.device))
                 self._log(metrics, self.step)
                 result.metrics = {k: v for k, v in metrics.items() if k.startswith("eval/")}
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(self.epoch, metrics)
                 stop = self.early_stopping is not None and self.early_stopping.update(metrics)
                 if self.checkpoint_each_epoch or stop or self.epoch == self.epochs:
                     self.save_checkpoint()

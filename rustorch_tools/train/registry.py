@@ -98,7 +98,10 @@ def _onecycle(opt: Any, total_steps: int, max_lr: float = REQUIRED, pct_start: f
               div_factor: float = 25.0, final_div_factor: float = 1e4, anneal_strategy: str = "cos",
               three_phase: bool = False) -> Any:
     # Momentum is not cycled: Adadelta has none, and a changing beta would recompile a
-    # compiled optimizer step.
+    # compiled optimizer step. A short run (smoke tests) would leave the warm-up phase under
+    # two steps, which OneCycleLR divides by zero on: it gets two steps of warm-up then.
+    if total_steps >= 4:
+        pct_start = min(max(pct_start, 2.0 / total_steps), 0.5)
     return _S.OneCycleLR(opt, max_lr=max_lr, total_steps=total_steps, pct_start=pct_start,
                          div_factor=div_factor, final_div_factor=final_div_factor,
                          anneal_strategy=anneal_strategy, three_phase=three_phase, cycle_momentum=False)
