@@ -9,6 +9,7 @@ import click
 
 from .analytics.cli import COMMANDS as ANALYTICS_COMMANDS
 from .governance.cli import COMMANDS as GOVERNANCE_COMMANDS
+from .pipeline.cli import COMMANDS as PIPELINE_COMMANDS
 from .store.cli import COMMANDS as STORE_COMMANDS
 
 
@@ -18,7 +19,7 @@ def cli() -> None:
     """rustorch experiment tools: runs, checkpoints, governance and analytics."""
 
 
-for command in (*STORE_COMMANDS, *GOVERNANCE_COMMANDS, *ANALYTICS_COMMANDS):
+for command in (*STORE_COMMANDS, *GOVERNANCE_COMMANDS, *ANALYTICS_COMMANDS, *PIPELINE_COMMANDS):
     cli.add_command(command)
 
 

@@ -192,16 +192,24 @@ def run_config(config: dict[str, Any], runs_dir: str | os.PathLike[str] = "runs"
     cfg = resolve(config)
     with start_run(root=str(runs_dir), name=cfg["name"], config=cfg, seed=cfg["seed"], run_id=run_id,
                    parent=parent, tags=tags) as run:
-        trainer = build_trainer(cfg, run, **trainer_kwargs)
-        run.log_params({"model": cfg["model"]["name"], "optimizer": cfg["optimizer"]["name"],
-                        "data": cfg["data"]["name"], "device": str(trainer.device),
-                        "train_batches": len(trainer.train_loader)})
-        result = trainer.fit(resume=resume)
-        if cfg["profile_steps"]:
-            trainer.profile(steps=cfg["profile_steps"])
-        run.log_device_telemetry(trainer.step)
+        return train_in_run(cfg, run, resume=resume, **trainer_kwargs)
+
+
+def train_in_run(config: dict[str, Any], run: Any, *, resume: bool = False,
+                 **trainer_kwargs: Any) -> dict[str, Any]:
+    """The body of `run_config` for a run opened by the caller (a pipeline stage's run)."""
+    cfg = resolve(config)
+    trainer = build_trainer(cfg, run, **trainer_kwargs)
+    run.log_params({"model": cfg["model"]["name"], "optimizer": cfg["optimizer"]["name"],
+                    "data": cfg["data"]["name"], "device": str(trainer.device),
+                    "train_batches": len(trainer.train_loader)})
+    result = trainer.fit(resume=resume)
+    if cfg["profile_steps"]:
+        trainer.profile(steps=cfg["profile_steps"])
+    run.log_device_telemetry(trainer.step)
     return {"run_id": run.run_id, "run_dir": str(run.dir), "metrics": result.metrics,
-            "epochs": result.epochs, "steps": result.step, "stopped_early": result.stopped_early}
+            "epochs": result.epochs, "steps": result.step, "stopped_early": result.stopped_early,
+            "config": cfg}
 
 
 def describe_config() -> str:
