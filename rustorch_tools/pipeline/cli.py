@@ -18,9 +18,26 @@ SYMBOL = {"cached": "=", "done": "+", "run": ">", "failed": "!", "skipped": "-",
           "pending": "?"}
 
 
-def _load(path: str) -> Pipeline:
+def _parse_vars(items: tuple[str, ...]) -> dict[str, Any]:
+    """KEY=VALUE pairs; VALUE is read as a TOML value (1, 0.5, true, "x"), else as text."""
+    import tomllib
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            click.echo(f"error: --var {item!r}: expected KEY=VALUE", err=True)
+            sys.exit(2)
+        try:
+            out[key] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = text
+    return out
+
+
+def _load(path: str, var: tuple[str, ...] = ()) -> Pipeline:
     try:
-        return parse(path)
+        return parse(path, _parse_vars(var))
     except PipelineError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -55,6 +72,7 @@ PIPELINE = click.argument("pipeline_file", metavar="PIPELINE.toml", type=click.P
 RUNS = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                     help="RUNS_DIR for the stage runs (default: [pipeline].runs_dir, else ./runs).")
 AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+VARS = click.option("--var", multiple=True, metavar="KEY=VALUE", help="Override a [vars] entry (repeatable).")
 
 
 @click.group("pipeline")
@@ -66,10 +84,12 @@ def pipeline_group() -> None:
 @PIPELINE
 @RUNS
 @click.option("--force", multiple=True, metavar="STAGE", help="Plan STAGE as re-run (repeatable).")
+@VARS
 @AS_JSON
-def plan_cmd(pipeline_file: str, runs_dir: Path | None, force: tuple[str, ...], as_json: bool) -> None:
+def plan_cmd(pipeline_file: str, runs_dir: Path | None, force: tuple[str, ...], var: tuple[str, ...],
+             as_json: bool) -> None:
     """Print what `run` would do: '=' cached, '>' run."""
-    p = _load(pipeline_file)
+    p = _load(pipeline_file, var)
     d = _driver(p, _runs_dir(p, runs_dir), force=force)
     try:
         rows = [s.to_json() for s in d.plan()]
@@ -91,13 +111,14 @@ def plan_cmd(pipeline_file: str, runs_dir: Path | None, force: tuple[str, ...], 
 @click.option("--concurrency", type=click.IntRange(min=1), default=None,
               help="Executions at once (default: [pipeline].concurrency).")
 @click.option("--force", multiple=True, metavar="STAGE", help="Re-run STAGE even when cached (repeatable).")
+@VARS
 @AS_JSON
 def run_cmd(pipeline_file: str, runs_dir: Path | None, executor: str, scheduler: str | None,
-            concurrency: int | None, force: tuple[str, ...], as_json: bool) -> None:
+            concurrency: int | None, force: tuple[str, ...], var: tuple[str, ...], as_json: bool) -> None:
     """Run the pipeline: cached stages are skipped, the rest run as runs in RUNS_DIR."""
     from .executors import DaskExecutor, LocalExecutor
 
-    p = _load(pipeline_file)
+    p = _load(pipeline_file, var)
     if executor == "dask" and not scheduler:
         click.echo("error: --executor dask needs --scheduler tcp://HOST:PORT", err=True)
         sys.exit(2)

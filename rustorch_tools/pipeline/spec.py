@@ -300,11 +300,11 @@ def _contains_later(v: Any) -> bool:
 
 
 def _check_train(p: Pipeline, problems: list[str]) -> None:
-    from ..train.config import check
-
     for stage in p.stages.values():
         if stage.kind != "train":
             continue
+        from ..train.config import check  # imports torch: only for pipelines that train
+
         for inst in stage.instances():
             cfg = _static(stage.body, inst.point, p.vars)
             if _contains_later(cfg):
@@ -315,8 +315,9 @@ def _check_train(p: Pipeline, problems: list[str]) -> None:
                     problems.append(text)
 
 
-def parse(path: str | Path) -> Pipeline:
-    """Read and check a pipeline file; PipelineError lists every problem."""
+def parse(path: str | Path, overrides: dict[str, Any] | None = None) -> Pipeline:
+    """Read and check a pipeline file; PipelineError lists every problem. `overrides` replace
+    [vars] entries (the CLI's --var KEY=VALUE); each must name an existing one."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -350,6 +351,14 @@ def parse(path: str | Path) -> Pipeline:
     if not isinstance(variables, dict):
         problems.append("[vars] must be a table")
         variables = {}
+    for key, value in (overrides or {}).items():
+        if key not in variables:
+            problems.append(f"--var {key}: [vars] has no {key!r} (known: {', '.join(sorted(variables)) or 'none'})")
+        elif type(value) is not type(variables[key]) and not (
+                isinstance(value, int | float) and isinstance(variables[key], int | float)):
+            problems.append(f"--var {key}: must be {type(variables[key]).__name__} like [vars], got {value!r}")
+        else:
+            variables[key] = value
     tables = doc.get("stages")
     if not isinstance(tables, dict) or not tables:
         problems.append("no stages: add [stages.NAME] tables")
