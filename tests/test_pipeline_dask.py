@@ -9,13 +9,13 @@ import threading
 import time
 
 from distributed import Client, LocalCluster
+from test_pipeline import stages_module  # noqa: F401 - the fixture writing the stage module
 
 from rustorch_tools.pipeline.driver import Driver
 from rustorch_tools.pipeline.executors import DaskExecutor
 from rustorch_tools.pipeline.spec import parse
 from rustorch_tools.store import runs as store_runs
 from rustorch_tools.store.layout import iter_run_dirs
-from test_pipeline import stages_module  # noqa: F401 - the fixture writing the stage module
 
 
 def test_worker_killed_mid_stage_is_retried_elsewhere(tmp_path, stages_module):  # noqa: F811
