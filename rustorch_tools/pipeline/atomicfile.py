@@ -22,11 +22,25 @@ def write_json(path: Path, obj: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    dfd = os.open(path.parent, os.O_RDONLY)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    dfd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def link_into_place(src: Path, dest: Path) -> None:
+    """Make `dest` name the (already durable) file `src` atomically: a hard link under a temp
+    name, renamed over `dest`; only the directory needs syncing."""
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    os.link(src, tmp)
+    os.replace(tmp, dest)
+    _fsync_dir(dest.parent)
 
 
 MAX_STATE_BYTES = 64 * 1024 * 1024

@@ -25,6 +25,7 @@ from .execute import RESULT, SPEC
 from .spec import Instance, Pipeline, PipelineError
 
 STATE_DIR = ".pipelines"
+SAVE_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Driver:
             raise PipelineError([f"--force {s}: no such stage" for s in unknown])
         self.force = set(force)
         self.results: dict[str, dict[str, Any]] = {}  # instance id -> result of a done execution
+        self._saved_at = 0.0
         self.states = {i.id: InstanceState(i.id, i.stage.name)
                        for n in pipeline.order for i in pipeline.instances[n]}
         try:
@@ -160,7 +162,14 @@ class Driver:
         return st.exec_id, spec
 
     # -- state ------------------------------------------------------------------------------
-    def _save(self, status: str, started: float) -> None:
+    def _save(self, status: str, started: float, urgent: bool = True) -> None:
+        """Write state.json. Completion is recorded by each execution's result.json, so the
+        driver's own file only needs to be current at the end, when a forced execution id is
+        chosen (urgent), and about once a second for `pipeline status`."""
+        now = time.monotonic()
+        if not urgent and now - self._saved_at < SAVE_INTERVAL_S:
+            return
+        self._saved_at = now
         write_json(self.state_dir / "state.json", {
             "pipeline": self.p.name, "file": str(self.p.path), "status": status,
             "started_at": started, "updated_at": time.time(),
@@ -236,7 +245,7 @@ class Driver:
                         write_json(exec_dir / SPEC, spec)
                     specs[iid] = exec_dir / SPEC
                     submit(iid)
-                    self._save("running", started)
+                    self._save("running", started, urgent="-f" in exec_id)
             if not in_flight:
                 break
             iid, result = done_q.get()
@@ -251,12 +260,12 @@ class Driver:
                 st.run_id = result.get("run_id") if isinstance(result, dict) else st.run_id
                 if st.attempts <= insts[iid].stage.retries:
                     submit(iid)
-                    self._save("running", started)
+                    self._save("running", started, urgent=False)
                     continue
                 st.status, st.ended_at = "failed", time.time()
                 if self.p.on_failure == "stop":
                     failed_stop = True
-            self._save("running", started)
+            self._save("running", started, urgent=False)
         ok = all(s.status in ("done", "cached") for s in self.states.values())
         self._save("succeeded" if ok else "failed", started)
         return Outcome("succeeded" if ok else "failed", self.states, time.perf_counter() - t0)

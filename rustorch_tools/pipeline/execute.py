@@ -32,7 +32,7 @@ from typing import Any
 from filelock import FileLock
 
 from . import runview
-from .atomicfile import read_json, write_json
+from .atomicfile import link_into_place, read_json, write_json
 
 RESULT, ATTEMPTS, SPEC, LOCK = "result.json", "attempts.json", "spec.json", "lock"
 OUTPUTS_DIR = "outputs"
@@ -205,7 +205,8 @@ def execute(spec_path: str | os.PathLike[str], redirect: bool = True) -> dict[st
                 except BaseException as exc:  # noqa: BLE001 - recorded in the run, re-raised below if fatal
                     error = exc
                     traceback.print_exc()
-            run.log_artifact(log, overwrite=True)
+            if error is not None or log.stat().st_size:  # a silent stage keeps no empty log
+                run.log_artifact(log, overwrite=True)
             if error is not None:
                 run.finish("failed", error=error)
                 result = {"status": "failed", "run_id": run.run_id, "error": f"{type(error).__name__}: {error}",
@@ -223,9 +224,10 @@ def execute(spec_path: str | os.PathLike[str], redirect: bool = True) -> dict[st
         result = {"status": "done", "run_id": run.run_id, "run_dir": str(run.dir), "outputs": outputs,
                   "files": files, "digest": outputs_digest(outputs, files), "attempts": len(attempts),
                   "started_at": started, "ended_at": time.time()}
-        write_json(exec_dir / f"outputs-{run.run_id}.json", result)
+        pending = exec_dir / f"outputs-{run.run_id}.json"
+        write_json(pending, result)
         run.finish()
-        write_json(exec_dir / RESULT, result)
+        link_into_place(pending, exec_dir / RESULT)
         return result
 
 
