@@ -82,6 +82,7 @@ def test_short_run_logs_and_checkpoints(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # pyproject's 900 s default is for the fast suite
 def test_demo_on_subset_reaches_95_percent(tmp_path):
     proc = _run(["--subset", "--epochs", "2", "--no-progress", "--runs-dir", str(tmp_path / "runs")],
                 tmp_path, timeout=3600)
@@ -90,6 +91,7 @@ def test_demo_on_subset_reaches_95_percent(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_demo_on_full_mnist_reaches_99_percent_in_3_epochs(tmp_path, mnist_root):
     proc = _run(["--data", str(mnist_root), "--epochs", "3", "--no-progress",
                  "--runs-dir", str(tmp_path / "runs")], tmp_path, timeout=3600)
