@@ -11,6 +11,7 @@ from .analytics.cli import COMMANDS as ANALYTICS_COMMANDS
 from .governance.cli import COMMANDS as GOVERNANCE_COMMANDS
 from .pipeline.cli import COMMANDS as PIPELINE_COMMANDS
 from .store.cli import COMMANDS as STORE_COMMANDS
+from .tracing.cli import COMMANDS as TRACE_COMMANDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,7 +20,8 @@ def cli() -> None:
     """rustorch experiment tools: runs, checkpoints, governance and analytics."""
 
 
-for command in (*STORE_COMMANDS, *GOVERNANCE_COMMANDS, *ANALYTICS_COMMANDS, *PIPELINE_COMMANDS):
+for command in (*STORE_COMMANDS, *GOVERNANCE_COMMANDS, *ANALYTICS_COMMANDS, *PIPELINE_COMMANDS,
+                *TRACE_COMMANDS):
     cli.add_command(command)
 
 
