@@ -148,9 +148,12 @@ class Trainer:
         self._opt_step: Callable[[], Any] = self.optimizer.step
         if compile_backend is not None:
             self._forward = torch.compile(self.model, backend=compile_backend, dynamic=False)
-            # Compiled, the optimizer's foreach updates fuse into one loop; a scheduler's new
-            # float lr recompiles once, then dynamo treats it as an input.
-            self._opt_step = torch.compile(self.optimizer.step, backend=compile_backend)
+            # Compiled, the optimizer's foreach updates fuse into one loop. Dynamo guards on the
+            # float lr it reads from param_groups, so every new lr recompiles: fine once per
+            # epoch, but a per-step schedule would hit the recompile limit; then the step
+            # stays eager (its foreach ops are native on rustorch).
+            if scheduler is None or scheduler_interval == "epoch":
+                self._opt_step = torch.compile(self.optimizer.step, backend=compile_backend)
 
     # -- set-up -----------------------------------------------------------------------------
     def _check_autocast(self, enabled: bool, dtype: torch.dtype | None) -> torch.dtype | None:
