@@ -100,6 +100,14 @@ def test_bad_pipelines_exit_2_before_running(tmp_path, body, message):
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_fifo_or_missing_pipeline_is_an_error_not_a_hang(tmp_path):
+    fifo = tmp_path / "p.toml"
+    os.mkfifo(fifo)
+    for path in (fifo, tmp_path / "absent.toml"):
+        result = _cli("plan", str(path))
+        assert result.exit_code == 2 and "error:" in result.output, result.output
+
+
 def test_run_cache_force_and_lineage(tmp_path, stages_module):
     runs = tmp_path / "runs"
     path = _write(tmp_path, f'''

@@ -62,5 +62,5 @@ def read_json(path: Path) -> Any:
     with open(path, "rb") as f:
         try:
             return json.loads(f.read())
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
             raise ValueError(f"{path}: {exc}") from None

@@ -35,6 +35,24 @@ NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 CONTEXT_PARAM = "ctx"  # a python entry with this parameter receives the StageContext
 
 
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+def read_small_text(path: Path) -> str:
+    """A pipeline or config file's text: a regular file (not a FIFO or device, which would
+    block or never end) of at most MAX_FILE_BYTES, UTF-8."""
+    import os
+    import stat
+
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError("not a regular file")
+    if st.st_size > MAX_FILE_BYTES:
+        raise ValueError(f"larger than {MAX_FILE_BYTES} bytes")
+    with open(path, "rb") as f:
+        return f.read(MAX_FILE_BYTES + 1).decode("utf-8")
+
+
 class PipelineError(RustorchToolsError, ValueError):
     """A pipeline that cannot run; `problems` lists every reason."""
 
@@ -170,9 +188,8 @@ def _stage(name: str, table: Any, problems: list[str], base: Path) -> Stage | No
         if isinstance(body, str):  # a TOML file beside the pipeline
             path = (base / body)
             try:
-                with open(path, "rb") as f:
-                    body = tomllib.load(f)
-            except (OSError, tomllib.TOMLDecodeError) as exc:
+                body = tomllib.loads(read_small_text(path))
+            except (OSError, ValueError, RecursionError) as exc:
                 problems.append(f"stage {name!r}: train config {body!r}: {exc}")
                 return None
         if not isinstance(body, dict):
@@ -320,12 +337,13 @@ def parse(path: str | Path, overrides: dict[str, Any] | None = None) -> Pipeline
     [vars] entries (the CLI's --var KEY=VALUE); each must name an existing one."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            doc = tomllib.load(f)
+        doc = tomllib.loads(read_small_text(path))
     except OSError as exc:
         raise PipelineError([f"{path}: {exc.strerror or exc}"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise PipelineError([f"{path}: TOML syntax: {exc}"]) from None
+    except (ValueError, RecursionError) as exc:
+        raise PipelineError([f"{path}: {exc}"]) from None
     problems: list[str] = []
     head = doc.get("pipeline", {})
     if not isinstance(head, dict):

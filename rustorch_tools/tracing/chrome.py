@@ -48,6 +48,9 @@ def _timeline_events(run_dir: Path, pid: int, warnings: list[str]) -> list[dict[
     events = []
     for path in runview.artifacts(run_dir, TIMELINE_PREFIX):
         try:
+            if path.stat().st_size > MAX_ARTIFACT_BYTES:
+                warnings.append(f"{path.name}: larger than {MAX_ARTIFACT_BYTES} bytes, skipped")
+                continue
             with open(path, encoding="utf-8") as f:
                 for n, line in enumerate(f, 1):
                     try:
@@ -56,7 +59,7 @@ def _timeline_events(run_dir: Path, pid: int, warnings: list[str]) -> list[dict[
                         events.append({"ph": "X", "name": str(span["name"]), "cat": span["cat"], "pid": pid,
                                        "tid": tid, "ts": float(span["ts"]), "dur": max(float(span["dur"]), 0.0),
                                        "args": span.get("args") if isinstance(span.get("args"), dict) else {}})
-                    except (ValueError, KeyError, TypeError):
+                    except (ValueError, KeyError, TypeError, RecursionError):
                         warnings.append(f"{path.name} line {n}: not a span, skipped")
         except (OSError, UnicodeDecodeError) as exc:
             warnings.append(f"{path.name}: {exc}")
@@ -78,7 +81,7 @@ def _profile_events(run_dir: Path, pid: int, warnings: list[str]) -> list[dict[s
                             "pid": pid, "tid": ROWS["ops"][0], "ts": base_us + float(e["ts"]),
                             "dur": max(float(e.get("dur", 0.0)), 0.0),
                             "args": {"artifact": path.name, **(e.get("args") or {})}})
-        except (OSError, ValueError, AttributeError, TypeError) as exc:
+        except (OSError, ValueError, AttributeError, TypeError, RecursionError) as exc:
             warnings.append(f"{path.name}: unreadable profiler trace ({exc}), skipped")
     return out
 
