@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import torch
 
 from .. import datasets
@@ -26,13 +29,20 @@ def mnist(*, batch_size: int = 64, eval_batch_size: int = 1000, seed: int = 0, s
           data_dir: str | None = None, limit: int | None = None, eval_limit: int | None = None,
           rank: int = 0, world: int = 1) -> tuple[TensorLoader, TensorLoader]:
     root = None if subset else datasets.resolve(data_dir)
+    x, y, xt, yt = _mnist_tensors(None if root is None else str(root))
+    return _loaders(x[:limit], y[:limit], xt[:eval_limit], yt[:eval_limit], batch_size, eval_batch_size,
+                    seed, rank, world)
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_tensors(root: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Decoded and normalized once per process (a pipeline's pool process trains many runs);
+    the loaders only index these tensors, never write them."""
     if root is None:
         train, test = datasets.load_shipped("train"), datasets.load_shipped("test")
     else:
-        train, test = datasets.load_full(root, "train"), datasets.load_full(root, "test")
-    x, y = train.normalized()[:limit], train.labels[:limit]
-    xt, yt = test.normalized()[:eval_limit], test.labels[:eval_limit]
-    return _loaders(x, y, xt, yt, batch_size, eval_batch_size, seed, rank, world)
+        train, test = datasets.load_full(Path(root), "train"), datasets.load_full(Path(root), "test")
+    return train.normalized(), train.labels, test.normalized(), test.labels
 
 
 def synthetic(*, batch_size: int = 32, eval_batch_size: int = 256, seed: int = 0, samples: int = 512,
