@@ -17,7 +17,7 @@ from .tracing.cli import COMMANDS as TRACE_COMMANDS
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rustorch")
 def cli() -> None:
-    """rustorch experiment tools: runs, checkpoints, governance and analytics."""
+    """rustorch experiment tools: runs, checkpoints, governance, analytics, pipelines, traces."""
 
 
 for command in (*STORE_COMMANDS, *GOVERNANCE_COMMANDS, *ANALYTICS_COMMANDS, *PIPELINE_COMMANDS,
