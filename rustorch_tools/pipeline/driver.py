@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..store import layout
 from . import cache, refs, runview
 from .atomicfile import read_json, write_json
 from .execute import RESULT, SPEC
 from .spec import Instance, Pipeline, PipelineError
 
-STATE_DIR = ".pipelines"
+STATE_DIR = layout.PIPELINES_DIR
 SAVE_INTERVAL_S = 1.0
 
 
