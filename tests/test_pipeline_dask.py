@@ -8,9 +8,11 @@ import textwrap
 import threading
 import time
 
+from click.testing import CliRunner
 from distributed import Client, LocalCluster
 from test_pipeline import stages_module  # noqa: F401 - the fixture writing the stage module
 
+from rustorch_tools.cli import cli
 from rustorch_tools.pipeline.driver import Driver
 from rustorch_tools.pipeline.executors import DaskExecutor
 from rustorch_tools.pipeline.spec import parse
@@ -55,6 +57,10 @@ def test_worker_killed_mid_stage_is_retried_elsewhere(tmp_path, stages_module): 
         thread.join(timeout=180)
         assert not thread.is_alive()
         assert len(client.scheduler_info()["workers"]) == 1
+        # the CLI, pointed at the scheduler's address: everything cached now
+        result = CliRunner().invoke(cli, ["pipeline", "run", str(path), "--runs-dir", str(runs), "--executor",
+                                          "dask", "--scheduler", cluster.scheduler_address])
+        assert result.exit_code == 0 and result.output.count("cached") == 3, result.output
     outcome = box["outcome"]
     assert outcome.status == "succeeded", {k: v.to_json() for k, v in outcome.instances.items()}
     docs = [store_runs.read_run(d) for d in iter_run_dirs(runs)]

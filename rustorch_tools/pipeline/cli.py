@@ -123,7 +123,11 @@ def run_cmd(pipeline_file: str, runs_dir: Path | None, executor: str, scheduler:
         click.echo("error: --executor dask needs --scheduler tcp://HOST:PORT", err=True)
         sys.exit(2)
     d = _driver(p, _runs_dir(p, runs_dir), force=force, concurrency=concurrency)
-    d.executor = DaskExecutor(scheduler) if executor == "dask" else LocalExecutor(d.concurrency)
+    try:
+        d.executor = DaskExecutor(scheduler) if executor == "dask" else LocalExecutor(d.concurrency)
+    except (OSError, TimeoutError, ValueError) as exc:  # no scheduler there, a bad address
+        click.echo(f"error: cannot reach the Dask scheduler {scheduler}: {exc}", err=True)
+        sys.exit(2)
     try:
         outcome = d.run()
     finally:

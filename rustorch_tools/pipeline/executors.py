@@ -85,7 +85,7 @@ class DaskExecutor:
         from distributed import Client
 
         self._own = not isinstance(scheduler, Client)
-        self.client = Client(scheduler) if self._own else scheduler
+        self.client = Client(scheduler, timeout="10s") if self._own else scheduler
 
     def submit(self, spec_path: Path, done: Done) -> None:
         import uuid
