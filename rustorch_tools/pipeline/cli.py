@@ -163,7 +163,10 @@ def status_cmd(pipeline_file: str, runs_dir: Path | None, as_json: bool) -> None
         click.echo(json.dumps(doc, indent=1))
     else:
         _table(list(doc["instances"].values()))
-        click.echo(f"pipeline {p.name}: {doc['status']} (updated {doc['updated_at']:.0f})")
+        import time
+
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(doc.get("updated_at") or 0)))
+        click.echo(f"pipeline {p.name}: {doc['status']} (updated {when})")
     sys.exit(0 if doc["status"] == "succeeded" else 1)
 
 
