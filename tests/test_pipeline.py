@@ -167,6 +167,9 @@ def test_run_cache_force_and_lineage(tmp_path, stages_module):
     assert status == {"make[n=2]": "cached", "make[n=3]": "cached", "sum": "done", "echo": "done"}
     st = _cli("status", str(path), "--runs-dir", str(runs))
     assert st.exit_code == 0 and "succeeded" in st.output
+    (runs / ".pipelines" / "demo" / "state.json").write_text('{"instances": [1, 2]}')
+    st = _cli("status", str(path), "--runs-dir", str(runs))
+    assert st.exit_code == 2 and "damaged" in st.output
 
 
 def test_retries_and_failure_policies(tmp_path, stages_module):

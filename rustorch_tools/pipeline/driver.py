@@ -73,9 +73,13 @@ class Driver:
                        for n in pipeline.order for i in pipeline.instances[n]}
         try:
             previous = read_json(self.state_dir / "state.json") or {}
-        except ValueError as exc:
+        except (OSError, ValueError) as exc:
             raise PipelineError([f"pipeline state unreadable: {exc}"]) from None
-        self.previous: dict[str, Any] = previous.get("instances", {}) if isinstance(previous, dict) else {}
+        instances = previous.get("instances") if isinstance(previous, dict) else None
+        # Only well-formed entries are trusted (a damaged one just loses its forced exec id).
+        self.previous: dict[str, Any] = {k: v for k, v in (instances or {}).items()
+                                         if isinstance(v, dict) and isinstance(v.get("exec_id"), str | None)
+                                         and isinstance(v.get("key"), str | None)} if isinstance(instances, dict) else {}
 
     # -- resolution -----------------------------------------------------------------------
     def _lookup(self, inst: Instance) -> Any:
@@ -274,7 +278,16 @@ class Driver:
 
 def status(pipeline: Pipeline, runs_dir: str | Path) -> dict[str, Any] | None:
     """The last invocation's state.json (None when the pipeline never ran here)."""
+    path = Path(runs_dir) / STATE_DIR / pipeline.name / "state.json"
     try:
-        return read_json(Path(runs_dir) / STATE_DIR / pipeline.name / "state.json")
-    except ValueError as exc:
+        doc = read_json(path)
+    except (OSError, ValueError) as exc:
         raise PipelineError([f"pipeline state unreadable: {exc}"]) from None
+    if doc is None:
+        return None
+    instances = doc.get("instances") if isinstance(doc, dict) else None
+    if (not isinstance(instances, dict) or not isinstance(doc.get("status"), str) or not all(
+            isinstance(i, dict) and isinstance(i.get("id"), str) and isinstance(i.get("status"), str)
+            for i in instances.values())):
+        raise PipelineError([f"pipeline state {path} is damaged (not the state this tool writes)"])
+    return doc
