@@ -2,9 +2,10 @@
 `torch.compile(model, backend="rust_backend")`, trained by rustorch_tools.train (logged into
 runs/, checkpointed every epoch).
 
-Recipe: Adadelta as upstream, but the learning rate follows a one-cycle schedule stepped every
-batch (short warm-up to 1.0, cosine anneal to ~0) instead of StepLR per epoch: upstream's
-schedule needs ~14 epochs for 99 %, this one gets there in 3.
+Recipe: upstream's Adadelta + StepLR needs ~14 epochs for 99 % (98.4-98.5 % after 2; Adadelta
+with a one-cycle schedule measured 98.46 / 98.89 / 98.96 % after epochs 1-3). Adam with a
+one-cycle learning rate stepped every batch (warm-up over the first 20 % of steps to 2e-3, cosine
+anneal to 2e-5) is the recipe here, aiming at >= 99.0 % after 3 epochs.
 
 Data: --data DIR (only that folder), else $RUSTORCH_DATA, ./data, ../shared/data (full MNIST in
 torchvision's layout, MNIST/raw/); else the MNIST subset shipped in rustorch_tools (20k train / 2k
@@ -34,7 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--test-batch-size", type=int, default=1000)
-    p.add_argument("--lr", type=float, default=1.0, help="peak learning rate of the one-cycle schedule")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of the one-cycle schedule")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--runs-dir", type=Path, default=Path("runs"))
     p.add_argument("--name", default="mnist-demo", help="run name")
@@ -66,9 +67,9 @@ def training_config(args: argparse.Namespace, root: Path | None, device: str) ->
         "max_steps_per_epoch": args.max_steps or 0,
         "progress": False if args.no_progress else None,
         "model": {"name": "mnist_cnn"},
-        "optimizer": {"name": "adadelta", "lr": args.lr},
-        "scheduler": {"name": "onecycle", "max_lr": args.lr, "pct_start": 0.1, "div_factor": 10.0,
-                      "final_div_factor": 100.0, "interval": "step"},
+        "optimizer": {"name": "adam", "lr": args.lr},
+        "scheduler": {"name": "onecycle", "max_lr": args.lr, "pct_start": 0.2, "div_factor": 10.0,
+                      "final_div_factor": 10.0, "interval": "step"},
         "data": data,
     }
 
