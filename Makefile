@@ -11,7 +11,7 @@ EXT         := rustorch_device/.built
 PYTEST_ARGS ?=
 DEMO_ARGS   ?=
 
-.PHONY: all venv install build demo eager-demo test bench lint clean
+.PHONY: all venv install build demo eager-demo test test-slow bench lint clean
 
 all: build
 
@@ -44,6 +44,11 @@ eager-demo: build
 
 test: build
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The long tests (full-MNIST accuracy goals, full epochs): run before resolving an issue that
+# touches training.
+test-slow: build
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 # Every benchmark prints JSON lines (ratio = ours / reference, load average, threads); the last
 # step turns the rows with a goal into the markdown table kept in docs/performance.md.

@@ -23,9 +23,9 @@ import torch
 from torchvision import datasets as tv_datasets
 from torchvision import transforms
 
-from rustorch_tools import datasets
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "examples"))
+import mnist_data as datasets  # noqa: E402  (the examples' MNIST loader)
 
 
 def load_script():

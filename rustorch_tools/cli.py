@@ -16,14 +16,16 @@ import click
 from .analytics.cli import COMMANDS as ANALYTICS_COMMANDS
 from .analytics.dashboard import dashboard_cmd
 from .governance.cli import COMMANDS as GOVERNANCE_COMMANDS
+from .pipeline.cli import COMMANDS as PIPELINE_COMMANDS
 from .repro.cli import COMMANDS as REPRO_COMMANDS
 from .store.cli import COMMANDS as STORE_COMMANDS
+from .tracing.cli import COMMANDS as TRACE_COMMANDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rustorch")
 def cli() -> None:
-    """rustorch experiment tools: runs, checkpoints, governance, analytics and replay."""
+    """rustorch experiment tools: runs, checkpoints, governance, analytics, replay, pipelines, traces."""
 
 
 RUNS_DIR_ENV = "RUSTORCH_RUNS_DIR"
@@ -73,7 +75,7 @@ def _uniform(command: click.Command) -> None:
 
 
 for command in (*STORE_COMMANDS, *GOVERNANCE_COMMANDS, *ANALYTICS_COMMANDS, dashboard_cmd,
-                *REPRO_COMMANDS):
+                *REPRO_COMMANDS, *PIPELINE_COMMANDS, *TRACE_COMMANDS):
     for leaf in _leaves(command):
         _uniform(leaf)
     cli.add_command(command)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from rustorch_tools.governance.synth import make_run
+from support.governance_synth import make_run
 
 from rustorch_tools.cli import cli
 from rustorch_tools.governance.incremental import (

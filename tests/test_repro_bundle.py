@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 import rustorch_tools
 from rustorch_tools.cli import cli
-from rustorch_tools.governance import audit
 from rustorch_tools.repro import bundle as bundle_mod
 from rustorch_tools.repro.record import record_entry_point
+from rustorch_tools.store.runstore import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -197,10 +197,10 @@ def audited(tmp_path, keys) -> Path:
     runs = tmp_path / "runs"
     runs.mkdir()
     for i in range(3):
-        audit.append(runs, "validate", {"i": i})
+        RunStore(runs).audit_append("validate", {"i": i})
     r = _cli("audit", "sign", runs, "--key", keys[0])
     assert r.exit_code == 0, r.output
-    audit.append(runs, "validate", {"i": 9})
+    RunStore(runs).audit_append("validate", {"i": 9})
     return runs
 
 
@@ -227,7 +227,7 @@ def test_wholly_forged_chain_is_detected(audited, keys, tmp_path):
     forged = tmp_path / "forged"
     forged.mkdir()
     for i in range(6):
-        audit.append(forged, "validate", {"i": -i})
+        RunStore(forged).audit_append("validate", {"i": -i})
     for name in ("log.jsonl", "head.json"):
         (audited / ".audit" / name).write_bytes((forged / ".audit" / name).read_bytes())
     assert _cli("audit", "verify", audited).exit_code == 0

@@ -1,4 +1,5 @@
-"""The lineage graph: runs linked by parent (resume / fork / finetune) and by shared config.
+"""The lineage graph: runs linked by parent (resume / fork / finetune), by pipeline stage
+(params["pipeline/upstream"]: the upstream stages' runs) and by shared config.
 
 Parent edges go parent → child and carry the config delta (parent's config/params/seed →
 child's). Runs with identical config+params form a group; each group is drawn as "same
@@ -38,6 +39,12 @@ def build_graph(runs: list[RunSummary], config_edges: bool = True) -> dict[str, 
                       "relation": (r.parent or {}).get("relation"),
                       "checkpoint": (r.parent or {}).get("checkpoint"),
                       "config_delta": _delta(parent, r)})
+    for r in runs:  # pipeline stages: upstream stage run -> this stage's run
+        upstream = r.params.get("pipeline/upstream")
+        for uid in upstream if isinstance(upstream, list) else []:
+            if uid in by_id and uid != r.parent_id:
+                edges.append({"from": uid, "to": r.run_id, "kind": "pipeline", "relation": "upstream",
+                              "checkpoint": None, "config_delta": []})
     groups: dict[str, list[RunSummary]] = defaultdict(list)
     for r in runs:
         groups[r.config_hash].append(r)
@@ -146,6 +153,8 @@ def to_dot(graph: dict[str, Any], highlight: set[str] | None = None) -> str:
             delta = _delta_label(e["config_delta"])
             label = head + (f"\\n{delta}" if delta else "")
             lines.append(f'  {_dot_id(e["from"])} -> {_dot_id(e["to"])} [label="{label}"];')
+        elif e["kind"] == "pipeline":
+            lines.append(f'  {_dot_id(e["from"])} -> {_dot_id(e["to"])} [color=blue, label="stage"];')
         else:
             lines.append(f'  {_dot_id(e["from"])} -> {_dot_id(e["to"])} '
                          '[style=dashed, color=grey, arrowhead=none, label="same config"];')

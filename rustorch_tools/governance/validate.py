@@ -17,7 +17,8 @@ from ..workers import bounded_jobs, worker_pool
 from .findings import Finding, Severity, count_by_severity
 from .run_check import RunResult, check_run
 
-_RESERVED = {layout.QUARANTINE_DIR, layout.AUDIT_DIR, layout.INDEX_DIR, LOCKS_DIR}
+_RESERVED = {layout.QUARANTINE_DIR, layout.AUDIT_DIR, layout.INDEX_DIR, layout.PIPELINES_DIR,
+             LOCKS_DIR}
 _POOL_MIN_RUNS = 16  # below this a pool costs more than it saves
 
 

@@ -23,6 +23,7 @@ LATEST = "latest"  # pointer file inside checkpoints/
 QUARANTINE_DIR = ".quarantine"
 AUDIT_DIR = ".audit"
 INDEX_DIR = ".index"
+PIPELINES_DIR = ".pipelines"  # pipeline state (rustorch_tools.pipeline)
 
 RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # Metric names are keys, never paths: any printable text, no leading "_" (reserved keys).
