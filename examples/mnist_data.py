@@ -1,28 +1,29 @@
 """MNIST for the examples: find the full set on disk, or fall back to the shipped subset.
 
-The full set is looked for in torchvision's layout (`<root>/MNIST/raw/<four IDX files>`, plain or
-`.gz`). A small real-MNIST subset ships next to this module (`examples/data/mnist-subset/`, see its
-README) so that the demo trains offline on a fresh machine.
+What is MNIST-specific lives here: where the examples look for the full set ($RUSTORCH_DATA,
+./data, ../shared/data, each in torchvision's layout `<root>/MNIST/raw/<four IDX files>`, plain
+or `.gz`), the gated download, and the small real-MNIST subset shipped next to this module
+(`examples/data/mnist-subset/`, see its README) so that the demo trains offline on a fresh
+machine. Reading the files is `rustorch_tools.train.idx` (the generic, hostile-file-safe IDX
+reader the trainer's `mnist` dataset uses too); `data_root()` gives the folder to hand to it.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
-import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
+from rustorch_tools.train import idx
+
+FILES = idx.SPLITS
 DOWNLOAD_ENV = ("MNIST_ALLOW_DOWNLOAD", "CLOUD_MNIST_OK", "CODEX_CLOUD")
-IMAGE_MAGIC = 2051  # IDX: unsigned byte, 3 dimensions
-LABEL_MAGIC = 2049  # IDX: unsigned byte, 1 dimension
+IMAGE_MAGIC = idx.IMAGE_MAGIC  # 2051: IDX, unsigned byte, 3 dimensions
+LABEL_MAGIC = idx.LABEL_MAGIC  # 2049: IDX, unsigned byte, 1 dimension
 MEAN, STD = 0.1307, 0.3081  # the normalization of the pytorch/examples MNIST script
+MnistFormatError = idx.IdxFormatError  # an MNIST file exists but is not a valid IDX file
 
 
 class MnistNotFound(FileNotFoundError):
@@ -39,24 +40,12 @@ class MnistNotFound(FileNotFoundError):
         )
 
 
-class MnistFormatError(ValueError):
-    """An MNIST file exists but is not a valid IDX file of the expected shape."""
+class MnistSplit(idx.ImageSplit):
+    """One split read by `idx.read_split`, normalized like the pytorch/examples script."""
 
-
-@dataclass(frozen=True)
-class MnistSplit:
-    images: torch.Tensor  # uint8, N x 28 x 28
-    labels: torch.Tensor  # int64, N
-    source: str  # where it came from, for logs
-    files: tuple[str, ...] = ()  # the IDX files read (replay records their digests)
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
-    def normalized(self) -> torch.Tensor:
+    def normalized(self, mean: float = MEAN, std: float = STD) -> torch.Tensor:
         """float32 N x 1 x 28 x 28, scaled and normalized like torchvision's transform chain."""
-        x = self.images.to(torch.float32).div_(255.0)
-        return x.sub_(MEAN).div_(STD).unsqueeze_(1)
+        return super().normalized(mean, std)
 
 
 def download_allowed(env: dict[str, str] | None = None) -> bool:
@@ -79,16 +68,9 @@ def candidate_roots(data_dir: str | os.PathLike | None = None) -> list[Path]:
     return [r.expanduser() for r in roots]
 
 
-def _raw_file(raw: Path, name: str) -> Path | None:
-    for candidate in (raw / name, raw / f"{name}.gz"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def has_mnist(root: Path) -> bool:
     raw = Path(root) / "MNIST" / "raw"
-    return all(_raw_file(raw, n) is not None for pair in FILES.values() for n in pair)
+    return raw.is_dir() and idx.has_splits(raw)
 
 
 def find_mnist(data_dir: str | os.PathLike | None = None) -> Path | None:
@@ -99,53 +81,17 @@ def find_mnist(data_dir: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def _read_idx(path: Path, magic: int) -> tuple[tuple[int, ...], bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rb") as f:
-            data = f.read()
-    except (OSError, EOFError) as e:
-        raise MnistFormatError(f"{path}: cannot read ({e})") from e
-    ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise MnistFormatError(f"{path}: truncated header ({len(data)} bytes)")
-    (found,) = struct.unpack(">i", data[:4])
-    if found != magic:
-        raise MnistFormatError(f"{path}: bad magic number {found}, expected {magic}")
-    shape = struct.unpack(f">{ndim}i", data[4:header])
-    count = 1
-    for d in shape:
-        count *= d
-    if len(data) - header != count:
-        raise MnistFormatError(
-            f"{path}: {len(data) - header} data bytes, header {shape} says {count}"
-        )
-    return shape, data[header:]
-
-
 def read_split(raw: Path, split: str, source: str | None = None) -> MnistSplit:
-    """Reads one split ("train" or "test") from a folder of IDX files (plain or .gz)."""
-    if split not in FILES:
-        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    raw = Path(raw)
-    image_name, label_name = FILES[split]
-    paths = [_raw_file(raw, image_name), _raw_file(raw, label_name)]
-    if paths[0] is None or paths[1] is None:
-        raise FileNotFoundError(f"{raw}: missing {image_name} or {label_name} (plain or .gz)")
-    ishape, ibytes = _read_idx(paths[0], IMAGE_MAGIC)
-    lshape, lbytes = _read_idx(paths[1], LABEL_MAGIC)
-    if ishape[1:] != (28, 28) or ishape[0] != lshape[0]:
-        raise MnistFormatError(f"{raw}: images {ishape} do not match labels {lshape}")
-    images = torch.frombuffer(bytearray(ibytes), dtype=torch.uint8).view(ishape)
-    labels = torch.frombuffer(bytearray(lbytes), dtype=torch.uint8).to(torch.int64)
-    if int(labels.max()) > 9:
-        raise MnistFormatError(f"{paths[1]}: label {int(labels.max())} out of range 0..9")
-    return MnistSplit(images, labels, source or str(raw), tuple(str(p) for p in paths))
+    """Reads one split ("train" or "test") from a folder of IDX files (plain or .gz); the
+    images must be 28 x 28."""
+    got = idx.read_split(raw, split, dataset="MNIST", num_classes=10)
+    if tuple(got.images.shape[1:]) != (28, 28):
+        raise MnistFormatError(f"{got.files[0]}: images are {tuple(got.images.shape[1:])}, not 28 x 28")
+    return MnistSplit(got.images, got.labels, source or str(raw), got.files)
 
 
 def shipped_dir() -> Path:
-    """Folder of the subset shipped inside the package (gzip IDX files)."""
+    """Folder of the subset shipped with the examples (gzip IDX files, directly inside)."""
     return Path(__file__).resolve().parent / "data" / "mnist-subset"
 
 
@@ -155,6 +101,13 @@ def load_shipped(split: str) -> MnistSplit:
 
 def load_full(root: Path, split: str) -> MnistSplit:
     return read_split(Path(root) / "MNIST" / "raw", split, source=str(root))
+
+
+def data_root(data_dir: str | os.PathLike | None = None, subset: bool = False) -> Path:
+    """The folder to train on, for the trainer's `mnist` dataset (`root = ...`): full MNIST as
+    `resolve` finds it, else (default search only) the shipped subset's folder."""
+    root = None if subset else resolve(data_dir)
+    return shipped_dir() if root is None else root
 
 
 def download(root: Path) -> Path:

@@ -1,6 +1,6 @@
 """rustorch demo: the pytorch/examples MNIST CNN on the rustorch device, compiled with
 `torch.compile(model, backend="rust_backend")`, trained by rustorch_tools.train (logged into
-runs/, checkpointed every epoch).
+runs/, checkpointed every epoch, recorded for `python -m rustorch_tools replay runs/<id>`).
 
 Recipe: upstream's Adadelta + StepLR needs ~14 epochs for 99 % (98.4-98.5 % after 2; Adadelta
 with a one-cycle schedule measured 98.46 / 98.89 / 98.96 % after epochs 1-3). Adam with a
@@ -8,8 +8,9 @@ one-cycle learning rate stepped every batch (warm-up over the first 20 % of step
 anneal to 2e-5) is the recipe here: 98.35 / 98.90 / 99.12 % after epochs 1-3 (seed 1).
 
 Data: --data DIR (only that folder), else $RUSTORCH_DATA, ./data, ../shared/data (full MNIST in
-torchvision's layout, MNIST/raw/); else the MNIST subset shipped in rustorch_tools (20k train / 2k
-test). MNIST_ALLOW_DOWNLOAD=1 (or CLOUD_MNIST_OK=1, CODEX_CLOUD=1) downloads the full set when
+torchvision's layout, MNIST/raw/); else the MNIST subset shipped with the examples
+(examples/data/mnist-subset: 20k train / 2k test). The folder found is handed to the trainer's
+`mnist` dataset as `root` (examples/mnist_data.py finds it; the trainer searches nothing). MNIST_ALLOW_DOWNLOAD=1 (or CLOUD_MNIST_OK=1, CODEX_CLOUD=1) downloads the full set when
 none is found. Exit codes: 0 done, 2 no data / bad arguments, 1 training failed.
 
     python examples/mnist_rustorch_demo.py [--epochs 3] [--data DIR] [--runs-dir runs]
@@ -25,7 +26,9 @@ from typing import Any
 import mnist_data as datasets
 import torch
 
+from rustorch_tools.repro.record import record_entry_point
 from rustorch_tools.train import run_config
+from rustorch_tools.train.data import mnist_files
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -53,14 +56,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def training_config(args: argparse.Namespace, root: Path | None, device: str) -> dict[str, Any]:
-    """The whole recipe as a plain config (what the run records and `replay` can re-run)."""
-    data: dict[str, Any] = {"name": "mnist", "batch_size": args.batch_size,
+def training_config(args: argparse.Namespace, root: Path, device: str) -> dict[str, Any]:
+    """The whole recipe as a plain config (what the run records)."""
+    data: dict[str, Any] = {"name": "mnist", "root": str(root.resolve()), "batch_size": args.batch_size,
                             "eval_batch_size": args.test_batch_size}
-    if root is None:
-        data["subset"] = True
-    else:
-        data["data_dir"] = str(root)
     return {
         "name": args.name, "seed": args.seed, "device": device, "epochs": args.epochs, "loss": "nll",
         "compile": None if args.no_compile else "rust_backend",
@@ -77,15 +76,17 @@ def training_config(args: argparse.Namespace, root: Path | None, device: str) ->
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        root = None if args.subset else datasets.resolve(args.data)
-        split = datasets.load_shipped("test") if root is None else datasets.load_full(root, "test")
+        root = datasets.data_root(args.data, subset=args.subset)
+        split = datasets.read_split(root, "test")  # a bad file: exit 2 before a run is started
+        files = mnist_files(root)
     except datasets.MnistNotFound as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (datasets.MnistFormatError, FileNotFoundError) as e:
         print(f"error: bad MNIST data: {e}", file=sys.stderr)
         return 2
-    print(f"data: {split.source}")
+    shipped = root == datasets.shipped_dir()
+    print(f"data: {'shipped subset (' + str(root) + ')' if shipped else root} ({len(split)} test images)")
     if args.device is None and not torch.accelerator.is_available():
         print("error: no accelerator: is rustorch_device built? (make build)", file=sys.stderr)
         return 2
@@ -96,11 +97,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
+    def record(run: Any) -> None:  # what `replay` re-executes: this script, these arguments
+        record_entry_point(run, script=__file__, argv=sys.argv[1:] if argv is None else argv,
+                           data_files=files, device=device)
+
     def report(epoch: int, m: dict[str, float]) -> None:
         print(f"epoch {epoch}: train loss {m['train/epoch_loss']:.4f}, test loss {m['eval/loss']:.4f}, "
               f"test accuracy {100 * m['eval/accuracy']:.2f}% ({m['time/epoch_s']:.1f} s)", flush=True)
 
-    out = run_config(training_config(args, root, device), args.runs_dir, on_epoch_end=report)
+    out = run_config(training_config(args, root, device), args.runs_dir, on_run_start=record,
+                     on_epoch_end=report)
     accuracy = out["metrics"]["eval/accuracy"]
     print(f"final test accuracy: {100 * accuracy:.2f}%  (run {out['run_id']} in {args.runs_dir})")
     return 0

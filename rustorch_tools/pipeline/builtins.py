@@ -6,6 +6,7 @@ Each takes plain params (checked against these signatures before a pipeline runs
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -14,22 +15,18 @@ def noop(ctx: Any = None, value: int = 0) -> dict[str, Any]:
     return {"value": value}
 
 
-def check_mnist(subset: bool = False, data_dir: str | None = None, min_train: int = 1000,
-                ctx: Any = None) -> dict[str, Any]:
-    """Finds MNIST (full set or the shipped subset), checks shapes, labels and class balance,
+def check_mnist(root: str, min_train: int = 1000, ctx: Any = None) -> dict[str, Any]:
+    """Reads MNIST from the folder `root` (as the trainer's `mnist` dataset does: the IDX files
+    inside it, in `root/raw/` or `root/MNIST/raw/`), checks shapes, labels and class balance,
     logs the counts into the stage's run and returns them."""
     import torch
 
-    from .. import datasets
+    from ..train import idx
 
-    root = None if subset else datasets.resolve(data_dir)
-    train = datasets.load_shipped("train") if root is None else datasets.load_full(root, "train")
-    test = datasets.load_shipped("test") if root is None else datasets.load_full(root, "test")
+    train, test = idx.read_split(root, "train"), idx.read_split(root, "test")
     for name, split in (("train", train), ("test", test)):
         if tuple(split.images.shape[1:]) != (28, 28):
             raise ValueError(f"{name} images are {tuple(split.images.shape[1:])}, not 28x28")
-        if int(split.labels.min()) < 0 or int(split.labels.max()) > 9:
-            raise ValueError(f"{name} labels outside 0..9")
     if len(train) < min_train:
         raise ValueError(f"only {len(train)} training samples (< min_train {min_train})")
     counts = torch.bincount(train.labels, minlength=10)
@@ -39,7 +36,8 @@ def check_mnist(subset: bool = False, data_dir: str | None = None, min_train: in
     if ctx is not None:
         ctx.run.log_metrics({"data/train_samples": len(train), "data/test_samples": len(test),
                              "data/rarest_class_fraction": smallest}, step=0)
-    return {"source": train.source, "train_samples": len(train), "test_samples": len(test)}
+    return {"source": str(Path(train.files[0]).parent), "train_samples": len(train),
+            "test_samples": len(test)}
 
 
 def evaluate_runs(runs: list[str], configs: list[dict[str, Any]], metric: str = "eval/accuracy",

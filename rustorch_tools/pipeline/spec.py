@@ -332,6 +332,27 @@ def _check_train(p: Pipeline, problems: list[str]) -> None:
                     problems.append(text)
 
 
+VAR_REFS = ("pipeline.name", "pipeline.dir")
+
+
+def _expand_vars(variables: dict[str, Any], name: Any, directory: Path,
+                 problems: list[str]) -> dict[str, Any]:
+    """[vars] (after --var overrides) with `${pipeline.dir}` (the pipeline file's folder) and
+    `${pipeline.name}` substituted, so that e.g. `data = "${pipeline.dir}/../data"` names a
+    path relative to the pipeline file. Other references are known only per stage."""
+    known = {"pipeline.name": name, "pipeline.dir": str(directory)}
+    out = {}
+    for key, value in variables.items():
+        bad = [r for r in refs.find(value) if r not in VAR_REFS]
+        if bad:
+            problems.append(f"[vars] {key}: ${{{bad[0]}}}: a var may reference "
+                            f"{', '.join('${' + r + '}' for r in VAR_REFS)} only")
+            out[key] = value
+            continue
+        out[key] = refs.substitute(value, known.__getitem__)
+    return out
+
+
 def parse(path: str | Path, overrides: dict[str, Any] | None = None) -> Pipeline:
     """Read and check a pipeline file; PipelineError lists every problem. `overrides` replace
     [vars] entries (the CLI's --var KEY=VALUE); each must name an existing one."""
@@ -377,6 +398,7 @@ def parse(path: str | Path, overrides: dict[str, Any] | None = None) -> Pipeline
             problems.append(f"--var {key}: must be {type(variables[key]).__name__} like [vars], got {value!r}")
         else:
             variables[key] = value
+    variables = _expand_vars(variables, name, path.resolve().parent, problems)
     tables = doc.get("stages")
     if not isinstance(tables, dict) or not tables:
         problems.append("no stages: add [stages.NAME] tables")

@@ -40,8 +40,9 @@ VERSION = 1
 ENV_VAR = "RUSTORCH_REPLAY"
 # Metrics that measure time (or rates) differ from run to run by nature; replay reports them
 # as skipped instead of comparing them. fnmatch patterns; an entry point may add its own.
+# `time/*`: the trainer's phase timings (time/step_s, time/forward_s, ...).
 DEFAULT_VOLATILE = ("*seconds*", "*_time", "*time_s", "*per_s", "*samples_s*", "*throughput*",
-                    "device/step_time*")
+                    "device/step_time*", "time/*")
 
 
 def replay_settings() -> dict[str, Any] | None:

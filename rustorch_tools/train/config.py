@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -181,17 +182,23 @@ def build_trainer(config: dict[str, Any], run: Any = None, **trainer_kwargs: Any
 
 def run_config(config: dict[str, Any], runs_dir: str | os.PathLike[str] = "runs", *,
                run_id: str | None = None, resume: bool = False, parent: str | None = None,
-               tags: dict[str, str] | None = None, **trainer_kwargs: Any) -> dict[str, Any]:
+               tags: dict[str, str] | None = None, on_run_start: Callable[[Any], None] | None = None,
+               **trainer_kwargs: Any) -> dict[str, Any]:
     """Train as `config` says into a run under `runs_dir`; returns the run id, the final
     evaluation metrics, the epochs/steps done and whether it stopped early.
 
-    `run_id` + `resume=True` continue that run from its latest checkpoint; `trainer_kwargs`
-    (e.g. on_epoch_end) go to the Trainer and are not recorded."""
+    `run_id` + `resume=True` continue that run from its latest checkpoint. `on_run_start(run)`
+    is called once the run is open and the seed is set, before anything is built or trained:
+    where an entry point records itself for replay (`repro.record.record_entry_point`).
+    `trainer_kwargs` (e.g. on_epoch_end) go to the Trainer and are not recorded."""
     from .. import start_run
 
     cfg = resolve(config)
     with start_run(root=str(runs_dir), name=cfg["name"], config=cfg, seed=cfg["seed"], run_id=run_id,
                    parent=parent, tags=tags) as run:
+        if on_run_start is not None:
+            seed_everything(cfg["seed"])
+            on_run_start(run)
         return train_in_run(cfg, run, resume=resume, **trainer_kwargs)
 
 

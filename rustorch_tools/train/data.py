@@ -1,7 +1,9 @@
 """The datasets the config registry can build, as (train, eval) TensorLoaders.
 
-- `mnist`: full MNIST when found (see rustorch_tools.datasets), else the shipped subset;
-  `subset = true` forces the subset, `limit` keeps the first N training samples.
+- `mnist`: MNIST (or any 28 x 28, 10-class set in its IDX format: Fashion-MNIST, KMNIST) from
+  the folder `root` names (see `idx`: the files directly inside, in `root/raw/` or in
+  torchvision's `root/MNIST/raw/`), e.g. the full set or `examples/data/mnist-subset`; nothing
+  else is searched. `limit` / `eval_limit` keep the first N training / test samples.
 - `synthetic`: random images (or flat features) with labels from a fixed random linear
   teacher, so that a model can learn them; deterministic in `seed`.
 - `synthetic_tokens`: sequences of a repeating random pattern for the language model.
@@ -10,11 +12,12 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import torch
 
-from .. import datasets
+from . import idx
 from .loaders import TensorLoader
 
 
@@ -25,24 +28,43 @@ def _loaders(x: torch.Tensor, y: torch.Tensor, xt: torch.Tensor, yt: torch.Tenso
     return train, test
 
 
-def mnist(*, batch_size: int = 64, eval_batch_size: int = 1000, seed: int = 0, subset: bool = False,
-          data_dir: str | None = None, limit: int | None = None, eval_limit: int | None = None,
-          rank: int = 0, world: int = 1) -> tuple[TensorLoader, TensorLoader]:
-    root = None if subset else datasets.resolve(data_dir)
-    x, y, xt, yt = _mnist_tensors(None if root is None else str(root))
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the normalization of the pytorch/examples MNIST script
+
+
+def mnist(*, root: str, batch_size: int = 64, eval_batch_size: int = 1000, seed: int = 0,
+          limit: int | None = None, eval_limit: int | None = None, mean: float = MNIST_MEAN,
+          std: float = MNIST_STD, rank: int = 0, world: int = 1) -> tuple[TensorLoader, TensorLoader]:
+    x, y, xt, yt = _mnist_tensors(*_identity(root), mean, std)
     return _loaders(x[:limit], y[:limit], xt[:eval_limit], yt[:eval_limit], batch_size, eval_batch_size,
                     seed, rank, world)
 
 
-@functools.lru_cache(maxsize=1)
-def _mnist_tensors(root: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def mnist_files(root: str | os.PathLike[str]) -> list[Path]:
+    """The four IDX files `mnist` reads under `root` (what a replay record digests)."""
+    return [p for split in idx.SPLITS for p in idx.split_files(root, split)]
+
+
+def _identity(root: str) -> tuple[str, tuple[tuple[str, int, int, int], ...]]:
+    """The folder and its files' (path, size, mtime, inode): the cache key, so that a file
+    replaced between two trainings in one process is read again."""
+    stats = []
+    for path in mnist_files(root):
+        st = path.stat()
+        stats.append((str(path), st.st_size, st.st_mtime_ns, st.st_ino))
+    return str(root), tuple(stats)
+
+
+@functools.lru_cache(maxsize=2)
+def _mnist_tensors(root: str, _files: tuple[tuple[str, int, int, int], ...], mean: float,
+                   std: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Decoded and normalized once per process (a pipeline's pool process trains many runs);
     the loaders only index these tensors, never write them."""
-    if root is None:
-        train, test = datasets.load_shipped("train"), datasets.load_shipped("test")
-    else:
-        train, test = datasets.load_full(Path(root), "train"), datasets.load_full(Path(root), "test")
-    return train.normalized(), train.labels, test.normalized(), test.labels
+    train, test = idx.read_split(root, "train"), idx.read_split(root, "test")
+    for split in (train, test):
+        if tuple(split.images.shape[1:]) != (28, 28):
+            raise idx.IdxFormatError(f"{split.files[0]}: images are {tuple(split.images.shape[1:])}, "
+                                     "not 28 x 28")
+    return train.normalized(mean, std), train.labels, test.normalized(mean, std), test.labels
 
 
 def synthetic(*, batch_size: int = 32, eval_batch_size: int = 256, seed: int = 0, samples: int = 512,

@@ -245,6 +245,8 @@ class Trainer:
         if self.logs:
             self.run.log_event("resumed", {"checkpoint": ckpt.path.name, "step": self.step,
                                            "epoch": self.epoch})
+            if hasattr(self.run, "rewind"):  # steps after the checkpoint are logged again
+                self.run.rewind(self.step, checkpoint=ckpt.path.name)
         return str(ckpt.path)
 
     # -- the loop -------------------------------------------------------------------------------
