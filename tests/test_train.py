@@ -78,6 +78,10 @@ def test_resume_after_crash_is_bit_exact(tmp_path):
     losses = _losses(again.dir)
     for step in range(3, 8):  # the re-run steps repeat the straight run's losses exactly
         assert losses[step] == want_losses[step], step
+    from rustorch_tools.governance.validate import validate_one
+
+    findings = validate_one(tmp_path, again.dir).findings  # the repeated steps are a documented resume
+    assert not [f for f in findings if f.code == "RT203"], findings
 
 
 def test_gradient_accumulation_matches_the_big_batch():
