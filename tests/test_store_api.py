@@ -41,7 +41,7 @@ def test_no_module_outside_store_opens_run_files_or_builds_run_paths():
     """The store boundary: only rustorch_tools/store/ touches RUNS_DIR's layout."""
     offenders = []
     layout_paths = {"RUN_JSON", "METRICS", "EVENTS", "MANIFEST", "CHECKPOINTS", "ARTIFACTS",
-                    "LATEST", "QUARANTINE_DIR", "AUDIT_DIR", "INDEX_DIR", "LOCK"}
+                    "LATEST", "QUARANTINE_DIR", "AUDIT_DIR", "INDEX_DIR", "PIPELINES_DIR", "LOCK"}
     for path in PKG.rglob("*.py"):
         rel = path.relative_to(PKG).as_posix()
         if rel.startswith("store/"):
@@ -57,6 +57,24 @@ def test_no_module_outside_store_opens_run_files_or_builds_run_paths():
                     node.func.attr in ("run_lock", "append_line", "atomic_write_json",
                                        "atomic_write_bytes", "write_run", "update_run"):
                 offenders.append(f"{rel}:{node.lineno} {node.func.attr}")
+    assert offenders == []
+
+
+def test_no_module_outside_store_rolls_its_own_atomic_write():
+    """Temp file + rename and hard-link publishing are store/atomic.py's and store/pipelines.py's:
+    a second copy elsewhere drifts (link checks, modes, error names). Checked in the packages
+    that write pipeline state, traces, training runs, bundles and validation caches."""
+    offenders = []
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG).as_posix()
+        if not rel.startswith(("pipeline/", "tracing/", "train/", "repro/", "governance/",
+                               "analytics/dashboard.py")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    isinstance(node.func.value, ast.Name) and node.func.value.id in ("os", "tempfile") and \
+                    node.func.attr in ("replace", "rename", "link", "mkstemp"):
+                offenders.append(f"{rel}:{node.lineno} {node.func.value.id}.{node.func.attr}")
     assert offenders == []
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store import layout
-from ..store.atomic import append_line, temp_path_for
+from ..store.atomic import append_line, replace_unsynced
 from ..store.runstore import RunStore
 from .findings import CODES, Finding, Severity
 from .run_check import RunResult
@@ -102,7 +102,7 @@ def _result_from_json(folder: str, doc: list[Any]) -> RunResult:
 
 
 def cache_path(runs_dir: Path) -> Path:
-    return Path(runs_dir) / layout.INDEX_DIR / CACHE_NAME
+    return RunStore(runs_dir).index_path / CACHE_NAME
 
 
 def load_cache(runs_dir: Path) -> dict[str, Any]:
@@ -126,25 +126,9 @@ def save_cache(runs_dir: Path, runs: dict[str, tuple[str, RunResult]], errors: l
     doc = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "errors": errors,
            "runs": {k: [fp, _result_to_json(r)] for k, (fp, r) in runs.items()}}
     idx = RunStore(runs_dir).reserved(layout.INDEX_DIR)
-    _replace_unsynced(idx / CACHE_NAME, json.dumps(doc, separators=(",", ":")).encode())
-
-
-def _replace_unsynced(path: Path, data: bytes) -> None:
-    """Temp file + rename, without fsync: the cache is disposable (a cache lost or emptied
-    by a power cut costs one full pass), and an fsync per pass would dominate its time on a
-    busy disk."""
-    tmp = temp_path_for(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
+    # Unsynced: the cache is disposable (a cache lost by a power cut costs one full pass),
+    # and an fsync per pass would dominate its time on a busy disk.
+    replace_unsynced(idx / CACHE_NAME, json.dumps(doc, separators=(",", ":")).encode())
 
 
 @dataclass
@@ -224,7 +208,7 @@ def append_history(runs_dir: Path, out: PassOutcome, mode: str, now: float) -> N
 
 def read_history(runs_dir: Path, limit: int = 100_000) -> list[dict[str, Any]]:
     """The history lines (bad lines skipped), oldest first, at most the last `limit`."""
-    path = Path(runs_dir) / layout.AUDIT_DIR / HISTORY_NAME
+    path = RunStore(runs_dir).audit_dir / HISTORY_NAME
     if path.is_symlink() or not path.is_file():
         return []
     out = []

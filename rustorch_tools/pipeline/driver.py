@@ -2,7 +2,8 @@
 computes its cache key, skips it when a finished run already holds that key, and otherwise
 hands it to the executor, keeping `concurrency` executions in flight.
 
-State lives in RUNS_DIR/.pipelines/<name>/ (files are the source of truth):
+State lives in RUNS_DIR/.pipelines/<name>/ (files are the source of truth; rustorch_tools.store.pipelines
+makes and reads them):
   state.json               the last invocation: each instance's status, key, execution, run
   exec/<exec_id>/          one execution: spec.json, lock, attempts.json, result.json
 A restarted driver (after `kill -9`) finds finished executions by their result.json and
@@ -19,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..store import layout
+from ..errors import RustorchToolsError
+from ..store.pipelines import EXEC, PipelineFiles
 from . import cache, refs, runview
-from .atomicfile import read_json, write_json
 from .execute import RESULT, SPEC
 from .spec import Instance, Pipeline, PipelineError
 
-STATE_DIR = layout.PIPELINES_DIR
 SAVE_INTERVAL_S = 1.0
 
 
@@ -59,7 +59,7 @@ class Driver:
                  force: tuple[str, ...] = (), concurrency: int | None = None) -> None:
         self.p = pipeline
         self.runs_dir = Path(runs_dir).resolve()
-        self.state_dir = self.runs_dir / STATE_DIR / pipeline.name
+        self.files = PipelineFiles(self.runs_dir, pipeline.name)
         self.executor = executor
         self.concurrency = concurrency or pipeline.concurrency
         unknown = [s for s in force if s not in pipeline.stages and not any(
@@ -72,13 +72,14 @@ class Driver:
         self.states = {i.id: InstanceState(i.id, i.stage.name)
                        for n in pipeline.order for i in pipeline.instances[n]}
         try:
-            previous = read_json(self.state_dir / "state.json") or {}
-        except (OSError, ValueError) as exc:
+            previous = self.files.read_state() or {}
+        except (OSError, ValueError, RustorchToolsError) as exc:
             raise PipelineError([f"pipeline state unreadable: {exc}"]) from None
         instances = previous.get("instances") if isinstance(previous, dict) else None
         # Only well-formed entries are trusted (a damaged one just loses its forced exec id).
         self.previous: dict[str, Any] = {k: v for k, v in (instances or {}).items()
-                                         if isinstance(v, dict) and isinstance(v.get("exec_id"), str | None)
+                                         if isinstance(v, dict) and (v.get("exec_id") is None
+                                                                     or self.files.is_exec_id(v.get("exec_id")))
                                          and isinstance(v.get("key"), str | None)} if isinstance(instances, dict) else {}
 
     # -- resolution -----------------------------------------------------------------------
@@ -135,8 +136,8 @@ class Driver:
 
     def _cached(self, exec_id: str) -> dict[str, Any] | None:
         try:
-            result = read_json(self.state_dir / "exec" / exec_id / RESULT)
-        except ValueError:
+            result = self.files.read_exec(exec_id, RESULT)
+        except (OSError, ValueError):
             return None
         if not result or result.get("status") != "done":
             return None
@@ -162,7 +163,7 @@ class Driver:
                 "point": inst.point, "outputs": inst.stage.outputs, "cache_key": st.key,
                 "upstream_runs": resolved["upstream_runs"], "runs_dir": str(self.runs_dir),
                 "pipeline": self.p.name, "pipeline_dir": str(self.p.dir),
-                "exec_dir": str(self.state_dir / "exec" / st.exec_id)}
+                "exec_dir": str(self.files.dir / EXEC / st.exec_id)}
         st.overhead_s = time.perf_counter() - t0
         return st.exec_id, spec
 
@@ -175,7 +176,7 @@ class Driver:
         if not urgent and now - self._saved_at < SAVE_INTERVAL_S:
             return
         self._saved_at = now
-        write_json(self.state_dir / "state.json", {
+        self.files.write_state({
             "pipeline": self.p.name, "file": str(self.p.path), "status": status,
             "started_at": started, "updated_at": time.time(),
             "executor": getattr(self.executor, "name", None),
@@ -245,10 +246,10 @@ class Driver:
                     if prepared is None:
                         continue
                     exec_id, spec = prepared
-                    exec_dir = self.state_dir / "exec" / exec_id
-                    if not (exec_dir / SPEC).exists():
-                        write_json(exec_dir / SPEC, spec)
-                    specs[iid] = exec_dir / SPEC
+                    execution = self.files.execution(exec_id)
+                    if not execution.exists(SPEC):
+                        execution.write(SPEC, spec)
+                    specs[iid] = execution.path(SPEC)
                     submit(iid)
                     self._save("running", started, urgent="-f" in exec_id)
             if not in_flight:
@@ -278,10 +279,11 @@ class Driver:
 
 def status(pipeline: Pipeline, runs_dir: str | Path) -> dict[str, Any] | None:
     """The last invocation's state.json (None when the pipeline never ran here)."""
-    path = Path(runs_dir) / STATE_DIR / pipeline.name / "state.json"
+    files = PipelineFiles(runs_dir, pipeline.name)
+    path = files.state_path
     try:
-        doc = read_json(path)
-    except (OSError, ValueError) as exc:
+        doc = files.read_state()
+    except (OSError, ValueError, RustorchToolsError) as exc:
         raise PipelineError([f"pipeline state unreadable: {exc}"]) from None
     if doc is None:
         return None

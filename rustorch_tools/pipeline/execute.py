@@ -1,6 +1,7 @@
 """Executes one stage instance as a run: the code that runs on a pool process or a Dask worker.
 
-The driver writes `exec/<exec_id>/spec.json`; `execute(spec_path)` then
+The driver writes `exec/<exec_id>/spec.json`; `execute(spec_path)` then (every file of the
+execution folder through rustorch_tools.store.pipelines.ExecFiles)
 1. takes the execution's file lock (a second attempt of the same execution — a retry after
    a worker died, or a restarted driver — waits here while the first is still running);
 2. returns the recorded result when an earlier attempt finished (idempotent: a stage is
@@ -29,12 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
+from ..store.pipelines import ExecFiles, read_json
 from . import runview
-from .atomicfile import link_into_place, read_json, write_json
 
-RESULT, ATTEMPTS, SPEC, LOCK = "result.json", "attempts.json", "spec.json", "lock"
+RESULT, ATTEMPTS, SPEC = "result.json", "attempts.json", "spec.json"
 OUTPUTS_DIR = "outputs"
 
 
@@ -146,15 +145,15 @@ def _self_refs(value: Any, outputs_dir: str) -> Any:
     return value
 
 
-def _result_of(exec_dir: Path, spec: dict[str, Any]) -> dict[str, Any] | None:
+def _result_of(execution: ExecFiles, spec: dict[str, Any]) -> dict[str, Any] | None:
     """A finished earlier attempt's result (written, or recovered from a finished run)."""
-    done = read_json(exec_dir / RESULT)
+    done = execution.read(RESULT)
     if done and done.get("status") == "done" and runview.status(spec["runs_dir"], done["run_id"]) == "finished":
         return {**done, "adopted": True}
-    for run_id in (read_json(exec_dir / ATTEMPTS) or []):
-        pending = read_json(exec_dir / f"outputs-{run_id}.json")
+    for run_id in (execution.read(ATTEMPTS) or []):
+        pending = execution.read(f"outputs-{run_id}.json")
         if pending is not None and runview.status(spec["runs_dir"], run_id) == "finished":
-            write_json(exec_dir / RESULT, pending)
+            execution.write(RESULT, pending)
             return {**pending, "adopted": True}
     return None
 
@@ -180,15 +179,15 @@ def _start(spec: dict[str, Any]) -> Any:
 def execute(spec_path: str | os.PathLike[str], redirect: bool = True) -> dict[str, Any]:
     """Run one execution (see the module doc); returns its result dict (status done/failed)."""
     spec_path = Path(spec_path)
-    spec = read_json(spec_path)
-    exec_dir = spec_path.parent
-    with FileLock(str(exec_dir / LOCK)):
-        earlier = _result_of(exec_dir, spec)
+    execution = ExecFiles(spec_path.parent)
+    spec = execution.read(spec_path.name)
+    with execution.lock():
+        earlier = _result_of(execution, spec)
         if earlier is not None:
             return earlier
         run = _start(spec)
-        attempts = (read_json(exec_dir / ATTEMPTS) or []) + [run.run_id]
-        write_json(exec_dir / ATTEMPTS, attempts)
+        attempts = (execution.read(ATTEMPTS) or []) + [run.run_id]
+        execution.write(ATTEMPTS, attempts)
         started = time.time()
         with tempfile.TemporaryDirectory(prefix="rustorch-stage-") as tmp:
             log, outputs_dir = Path(tmp) / "stage.log", Path(tmp) / OUTPUTS_DIR
@@ -211,7 +210,7 @@ def execute(spec_path: str | os.PathLike[str], redirect: bool = True) -> dict[st
                 run.finish("failed", error=error)
                 result = {"status": "failed", "run_id": run.run_id, "error": f"{type(error).__name__}: {error}",
                           "attempts": len(attempts), "started_at": started, "ended_at": time.time()}
-                write_json(exec_dir / f"failed-{run.run_id}.json", result)
+                execution.write(f"failed-{run.run_id}.json", result)
                 if not isinstance(error, Exception):
                     raise error
                 return result
@@ -224,10 +223,10 @@ def execute(spec_path: str | os.PathLike[str], redirect: bool = True) -> dict[st
         result = {"status": "done", "run_id": run.run_id, "run_dir": str(run.dir), "outputs": outputs,
                   "files": files, "digest": outputs_digest(outputs, files), "attempts": len(attempts),
                   "started_at": started, "ended_at": time.time()}
-        pending = exec_dir / f"outputs-{run.run_id}.json"
-        write_json(pending, result)
+        pending = f"outputs-{run.run_id}.json"
+        execution.write(pending, result)
         run.finish()
-        link_into_place(pending, exec_dir / RESULT)
+        execution.publish(pending, RESULT)
         return result
 
 

@@ -19,7 +19,10 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from .atomicfile import read_json
+from ..store.pipelines import ExecFiles
+from .execute import ATTEMPTS, RESULT
+
+LAUNCHER_LOG = "launcher.log"
 
 Done = Callable[[Any], None]
 
@@ -59,21 +62,23 @@ class LocalExecutor:
 
 def run_in_subprocess(spec_path: str) -> dict[str, Any]:
     """One execution in a fresh interpreter; its result (or why there is none)."""
-    spec_path_ = Path(spec_path)
-    exec_dir = spec_path_.parent
-    with open(exec_dir / "launcher.log", "ab") as log:
+    execution = ExecFiles(Path(spec_path).parent)
+    log = execution.open_log(LAUNCHER_LOG)
+    try:
         proc = subprocess.run([sys.executable, "-m", "rustorch_tools.pipeline.execute", spec_path],
                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                               env={**os.environ}, check=False)
-    result = read_json(exec_dir / "result.json")
+    finally:
+        os.close(log)
+    result = execution.read(RESULT)
     if proc.returncode == 0 and result is not None:
         return result
-    attempts = read_json(exec_dir / "attempts.json") or []
-    failed = read_json(exec_dir / f"failed-{attempts[-1]}.json") if attempts else None
+    attempts = execution.read(ATTEMPTS) or []
+    failed = execution.read(f"failed-{attempts[-1]}.json") if attempts else None
     if failed is not None:
         return failed
     return {"status": "failed", "error": f"stage process exited with status {proc.returncode} "
-                                         f"(see {exec_dir / 'launcher.log'})"}
+                                         f"(see {execution.path(LAUNCHER_LOG)})"}
 
 
 class DaskExecutor:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import RustorchToolsError
 from ..store import layout, runs
+from ..store.runstore import RunStore
 
 
 def run_dir(runs_dir: str | os.PathLike[str], run_id: str) -> Path:
@@ -41,9 +42,11 @@ def events(directory: Path) -> Iterator[dict[str, Any]]:
     return runs.iter_events(directory)
 
 
-def artifacts(directory: Path, prefix: str = "") -> list[Path]:
+def artifact_names(directory: Path, prefix: str = "") -> list[str]:
     """The run's artifact files whose names start with `prefix` (regular files only)."""
-    root = directory / layout.ARTIFACTS
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.name.startswith(prefix) and p.is_file() and not p.is_symlink())
+    return RunStore.of_run_dir(directory).artifact_names(prefix)
+
+
+def read_artifact(directory: Path, name: str, limit: int) -> bytes:
+    """One artifact's bytes (a regular file of at most `limit` bytes, else RustorchToolsError)."""
+    return RunStore.of_run_dir(directory).read_artifact(name, limit)

@@ -19,6 +19,7 @@ import click
 
 from ..errors import InvalidNameError, RustorchToolsError
 from ..store import layout
+from ..store.runstore import RunStore
 from . import bundle as bundle_mod
 from . import signing
 
@@ -52,7 +53,7 @@ def locate_run(arg: str, runs_dir: Path | None) -> Path:
             raise click.UsageError(str(exc)) from None
         if (runs_dir / arg).is_dir():
             return runs_dir / arg
-    if path.is_dir() and (path / layout.RUN_JSON).exists():
+    if path.is_dir() and RunStore.of_run_dir(path).exists():
         return path
     raise click.UsageError(f"{arg!r} is not a run folder"
                            + ("" if runs_dir else " (give --runs-dir to look up run ids)"))
@@ -117,7 +118,7 @@ def sign_cmd(bundle: Path, key: Path) -> None:
     out = signing.signature_path(bundle)
     from ..store import atomic
 
-    atomic.atomic_write_bytes(out, json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n")
+    atomic.write_output(out, json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n")
     click.echo(f"signed {bundle} with key {doc['key_id']}: {out}")
 
 

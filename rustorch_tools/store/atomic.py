@@ -64,6 +64,30 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -
     fsync_dir(path.parent)
 
 
+def replace_unsynced(path: str | os.PathLike[str], data: bytes) -> None:
+    """Temp file + rename without fsync, for disposable caches (the validation cache): a
+    crash may lose the new content but never leaves a torn file; a link at `path` is
+    replaced, not written through."""
+    path = Path(path)
+    tmp = temp_path_for(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise _about(exc, path) from None
+    try:
+        _write_all(fd, data)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def _about(exc: OSError, path: Path) -> OSError:
     """The same error naming the file the user asked for, not our temp file next to it."""
     return type(exc)(exc.errno, exc.strerror or str(exc), str(path))

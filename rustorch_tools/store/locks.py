@@ -6,6 +6,8 @@
   runs (quarantine, release, repair);
 - `audit_lock(audit_dir)`: `.audit/log.lock` serializing audit appends;
 - `index_lock(index_dir)`: `.index/analytics.lock` serializing index refreshes;
+- `execution_lock(path)`: `.pipelines/<name>/exec/<id>/lock`, held while a pipeline stage
+  execution runs (a second attempt waits for the first, however long the stage takes);
 - `flocked(fd)`: the flock on a JSONL file itself that appenders and repair share.
 All are advisory locks on files inside RUNS_DIR; a reserved folder that is a link is refused
 before any lock file is created in it.
@@ -92,6 +94,19 @@ def audit_lock(audit_dir: Path, timeout: float = TREE_LOCK_TIMEOUT_S) -> Iterato
 def index_lock(index_dir: Path) -> filelock.BaseFileLock:
     """The refresh lock of the analytics index (the caller acquires it with its own timeout)."""
     return _file_lock(index_dir / INDEX_LOCK_NAME)
+
+
+@contextmanager
+def execution_lock(path: Path) -> Iterator[None]:
+    """The lock of one pipeline stage execution (no timeout: a stage may run for hours)."""
+    if path.is_symlink():
+        raise UnsafeReservedDir(f"{path} is a symbolic link; refusing to lock through it")
+    lock = _file_lock(path)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @contextmanager

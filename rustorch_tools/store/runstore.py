@@ -195,6 +195,28 @@ class RunFiles:
     def artifact_exists(self, name: str) -> bool:
         return os.path.lexists(self.dir / layout.ARTIFACTS / layout.validate_name(name, "artifact name"))
 
+    def artifact_names(self, prefix: str = "") -> list[str]:
+        """Names of the regular files directly in artifacts/ that start with `prefix`, sorted;
+        links, folders and special files are left out, and so is everything when artifacts/
+        itself is a link or missing."""
+        folder = self.dir / layout.ARTIFACTS
+        if folder.is_symlink() or not folder.is_dir():
+            return []
+        return sorted(e.name for e in os.scandir(folder)
+                      if e.name.startswith(prefix) and e.is_file(follow_symlinks=False))
+
+    def read_artifact(self, name: str, limit: int | None = None) -> bytes:
+        """The bytes of artifacts/<name> (a regular file; links and special files refused);
+        with `limit`, a file larger than it is refused with RustorchToolsError."""
+        folder = self.dir / layout.ARTIFACTS
+        if folder.is_symlink():
+            raise RustorchToolsError(f"{folder} is a link, not the run's artifacts folder")
+        path = folder / layout.validate_name(name, "artifact name", 255)
+        data = read_regular(path, None if limit is None else limit + 1)
+        if limit is not None and len(data) > limit:
+            raise RustorchToolsError(f"{path} is larger than {limit} bytes")
+        return data
+
     def copy_artifact(self, src: Path, relpath: str) -> tuple[str, int]:
         """Copy `src` to `<run>/<relpath>` (under artifacts/) atomically and record it in the
         manifest; returns (sha256, size). Every folder on the way must be a real folder."""
@@ -281,7 +303,8 @@ class RunStore:
     # -- reserved folders -------------------------------------------------------------------
     def reserved(self, name: str, create: bool = True) -> Path:
         """`RUNS_DIR/<name>` as a real folder (created when asked); links and files refused."""
-        if name not in (layout.QUARANTINE_DIR, layout.AUDIT_DIR, layout.INDEX_DIR, locks.LOCKS_DIR):
+        if name not in (layout.QUARANTINE_DIR, layout.AUDIT_DIR, layout.INDEX_DIR, locks.LOCKS_DIR,
+                        layout.PIPELINES_DIR):
             raise ValueError(f"{name!r} is not a reserved folder")
         return _real_dir(self.root / name, "governance", create=create)
 
@@ -457,7 +480,8 @@ def _holds_runs_dir(folder: Path) -> bool:
     except OSError:
         return False
     for e in entries:
-        if e.name in (layout.QUARANTINE_DIR, layout.AUDIT_DIR, layout.INDEX_DIR, locks.LOCKS_DIR):
+        if e.name in (layout.QUARANTINE_DIR, layout.AUDIT_DIR, layout.INDEX_DIR, locks.LOCKS_DIR,
+                      layout.PIPELINES_DIR):
             return True
         if e.is_dir(follow_symlinks=False) and os.path.lexists(os.path.join(e.path, layout.RUN_JSON)):
             return True

@@ -11,10 +11,10 @@ profile — all on one clock (wall time; the profiler's events are shifted by it
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import RustorchToolsError
 from ..pipeline import runview
 
 TIMELINE_PREFIX = "timeline-"
@@ -29,14 +29,6 @@ class TraceSourceError(Exception):
     """Something named on the command line that cannot be traced (the message says why)."""
 
 
-def _read_json_file(path: Path) -> Any:
-    st = os.lstat(path)
-    if not path.is_file() or path.is_symlink() or st.st_size > MAX_ARTIFACT_BYTES:
-        raise ValueError(f"{path.name}: not a regular file of at most {MAX_ARTIFACT_BYTES} bytes")
-    with open(path, "rb") as f:
-        return json.loads(f.read())
-
-
 def _meta(pid: int, name: str, rows: dict[int, str]) -> list[dict[str, Any]]:
     out = [{"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": name}}]
     out += [{"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": label}}
@@ -46,33 +38,31 @@ def _meta(pid: int, name: str, rows: dict[int, str]) -> list[dict[str, Any]]:
 
 def _timeline_events(run_dir: Path, pid: int, warnings: list[str]) -> list[dict[str, Any]]:
     events = []
-    for path in runview.artifacts(run_dir, TIMELINE_PREFIX):
+    for name in runview.artifact_names(run_dir, TIMELINE_PREFIX):
         try:
-            if path.stat().st_size > MAX_ARTIFACT_BYTES:
-                warnings.append(f"{path.name}: larger than {MAX_ARTIFACT_BYTES} bytes, skipped")
-                continue
-            with open(path, encoding="utf-8") as f:
-                for n, line in enumerate(f, 1):
-                    try:
-                        span = json.loads(line)
-                        tid = ROWS[span["cat"]][0]
-                        events.append({"ph": "X", "name": str(span["name"]), "cat": span["cat"], "pid": pid,
-                                       "tid": tid, "ts": float(span["ts"]), "dur": max(float(span["dur"]), 0.0),
-                                       "args": span.get("args") if isinstance(span.get("args"), dict) else {}})
-                    except (ValueError, KeyError, TypeError, RecursionError):
-                        warnings.append(f"{path.name} line {n}: not a span, skipped")
-        except (OSError, UnicodeDecodeError) as exc:
-            warnings.append(f"{path.name}: {exc}")
+            lines = runview.read_artifact(run_dir, name, MAX_ARTIFACT_BYTES).decode("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError, RustorchToolsError) as exc:
+            warnings.append(f"{name}: {exc}, skipped")
+            continue
+        for n, line in enumerate(lines, 1):
+            try:
+                span = json.loads(line)
+                tid = ROWS[span["cat"]][0]
+                events.append({"ph": "X", "name": str(span["name"]), "cat": span["cat"], "pid": pid,
+                               "tid": tid, "ts": float(span["ts"]), "dur": max(float(span["dur"]), 0.0),
+                               "args": span.get("args") if isinstance(span.get("args"), dict) else {}})
+            except (ValueError, KeyError, TypeError, RecursionError):
+                warnings.append(f"{name} line {n}: not a span, skipped")
     return events
 
 
 def _profile_events(run_dir: Path, pid: int, warnings: list[str]) -> list[dict[str, Any]]:
     out = []
-    for path in runview.artifacts(run_dir):
-        if not path.name.endswith(PROFILE_SUFFIX):
+    for name in runview.artifact_names(run_dir):
+        if not name.endswith(PROFILE_SUFFIX):
             continue
         try:
-            doc = _read_json_file(path)
+            doc = json.loads(runview.read_artifact(run_dir, name, MAX_ARTIFACT_BYTES))
             base_us = float(doc.get("baseTimeNanoseconds", 0)) / 1000.0
             for e in doc.get("traceEvents", []):
                 if e.get("ph") != "X" or not isinstance(e.get("ts"), int | float):
@@ -80,9 +70,9 @@ def _profile_events(run_dir: Path, pid: int, warnings: list[str]) -> list[dict[s
                 out.append({"ph": "X", "name": str(e.get("name", "?")), "cat": f"profiler:{e.get('cat', '')}",
                             "pid": pid, "tid": ROWS["ops"][0], "ts": base_us + float(e["ts"]),
                             "dur": max(float(e.get("dur", 0.0)), 0.0),
-                            "args": {"artifact": path.name, **(e.get("args") or {})}})
-        except (OSError, ValueError, AttributeError, TypeError, RecursionError) as exc:
-            warnings.append(f"{path.name}: unreadable profiler trace ({exc}), skipped")
+                            "args": {"artifact": name, **(e.get("args") or {})}})
+        except (OSError, ValueError, AttributeError, TypeError, RecursionError, RustorchToolsError) as exc:
+            warnings.append(f"{name}: unreadable profiler trace ({exc}), skipped")
     return out
 
 

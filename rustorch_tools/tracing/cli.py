@@ -5,6 +5,7 @@ Exit codes: 0 written, 2 the source cannot be traced (not a run, not a pipeline 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -49,7 +50,7 @@ def trace_cmd(source: str, output: Path, runs_dir: Path | None) -> None:
     """Export a run (folder or id) or a pipeline (PIPELINE.toml, its last execution) as a
     Chrome Trace Event JSON: stages, epochs, steps with phases, evaluation, checkpoint saves,
     and profiler operator events, on one timeline."""
-    from ..pipeline.atomicfile import write_json
+    from ..store.atomic import write_output
 
     try:
         events, title, warnings = _source(source, runs_dir)
@@ -58,7 +59,7 @@ def trace_cmd(source: str, output: Path, runs_dir: Path | None) -> None:
         sys.exit(2)
     doc = to_trace(events, title, warnings)
     try:
-        write_json(output, doc)
+        write_output(output, json.dumps(doc, allow_nan=False, default=str).encode())
     except OSError as exc:
         click.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
         sys.exit(2)
