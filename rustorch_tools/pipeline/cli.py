@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..errors import RustorchToolsError
 from .spec import Pipeline, PipelineError, parse
 
 SYMBOL = {"cached": "=", "done": "+", "run": ">", "failed": "!", "skipped": "-", "running": "~",
@@ -130,6 +131,9 @@ def run_cmd(pipeline_file: str, runs_dir: Path | None, executor: str, scheduler:
         sys.exit(2)
     try:
         outcome = d.run()
+    except (RustorchToolsError, OSError) as exc:  # the state folder: a link, no space, ...
+        click.echo(f"error: pipeline state under {d.runs_dir}: {exc}", err=True)
+        sys.exit(2)
     finally:
         d.executor.close()
     rows = [s.to_json() for s in outcome.instances.values()]
