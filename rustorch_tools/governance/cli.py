@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import click
 
 from ..errors import RustorchToolsError
 from ..repro.signing import load_private, load_public
-from ..store import atomic, audit
+from ..store import atomic, audit, layout
 from ..store.runstore import RunStore
 from . import audit_signing
 from .findings import CODES, Finding
@@ -251,8 +252,9 @@ def audit_verify_cmd(runs_dir: Path, pubkey: Path | None, as_json: bool) -> None
 @click.argument("runs_dir", type=RUNS_DIR)
 @click.option("--key", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Ed25519 private key (PEM, from `bundle keygen`).")
+@JSON
 @_io_errors
-def audit_sign_cmd(runs_dir: Path, key: Path) -> None:
+def audit_sign_cmd(runs_dir: Path, key: Path, as_json: bool) -> None:
     """Sign the current head of the audit chain into .audit/signed-heads.jsonl.
 
     Exit 0 signed, 1 the chain is broken or absent (not signed), 2 usage or I/O error.
@@ -262,7 +264,11 @@ def audit_sign_cmd(runs_dir: Path, key: Path) -> None:
     except audit_signing.AuditSignError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_FINDINGS)
-    click.echo(f"signed audit entry {line['seq']} ({line['hash'][:16]}…) with key {line['key_id']}")
+    if as_json:
+        click.echo(json.dumps({"signed": True, "seq": line["seq"], "hash": line["hash"],
+                               "key_id": line["key_id"]}, sort_keys=True))
+    else:
+        click.echo(f"signed audit entry {line['seq']} ({line['hash'][:16]}…) with key {line['key_id']}")
 
 
 @click.command("watch")
@@ -277,9 +283,10 @@ def audit_sign_cmd(runs_dir: Path, key: Path) -> None:
               help="http(s) URL POSTed the payload when a pass finds new errors.")
 @click.option("--once", is_flag=True, help="One pass, then exit (for cron / systemd timers).")
 @JOBS
+@JSON
 @_io_errors
 def watch_cmd(runs_dir: Path, every: str, do_quarantine: bool, hooks: tuple[str, ...],
-              webhooks: tuple[str, ...], once: bool, jobs: int | None) -> None:
+              webhooks: tuple[str, ...], once: bool, jobs: int | None, as_json: bool) -> None:
     """Validate RUNS_DIR incrementally every --every, in the foreground, until SIGTERM/SIGINT.
 
     Each pass re-checks only changed runs and appends its findings to
@@ -300,8 +307,14 @@ def watch_cmd(runs_dir: Path, every: str, do_quarantine: bool, hooks: tuple[str,
                               mode="once" if once else "watch")
         s = out.report.summary()
         last["code"] = out.report.exit_code()
-        click.echo(json.dumps({"time": out.report.checked_at, **out.to_dict(), **extra,
-                               "summary": s}, sort_keys=True), nl=True)
+        doc = {"time": out.report.checked_at, **out.to_dict(), **extra, "summary": s}
+        if as_json:  # one JSON object per pass, one line each
+            click.echo(json.dumps(doc, sort_keys=True), nl=True)
+            return
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(out.report.checked_at))
+        new = ", ".join(layout.printable(r) for r in out.new_errors) or "none"
+        click.echo(f"{when}: checked {len(out.checked)} runs ({out.reused} unchanged), "
+                   f"new errors: {new}" + "".join(f"; {k} {v}" for k, v in sorted(s.items())), nl=True)
 
     serve(runs_dir, every_s, one, max_passes=1 if once else None)
     sys.exit(last.get("code", 0) if once else 0)

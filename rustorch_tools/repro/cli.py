@@ -63,6 +63,13 @@ RUNS_DIR_OPT = click.option("--runs-dir", type=click.Path(file_okay=False, path_
                             default=None, help="RUNS_DIR in which to look up a run id.")
 
 
+AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+
+
+def _emit(as_json: bool, doc: dict[str, Any], text: str) -> None:
+    click.echo(json.dumps(doc, indent=2, sort_keys=True) if as_json else text)
+
+
 @click.group("bundle")
 def bundle_group() -> None:
     """Reproducible config bundles (.rtb) and their Ed25519 signatures."""
@@ -74,8 +81,9 @@ def bundle_group() -> None:
               help="The bundle file to write (NAME.rtb).")
 @RUNS_DIR_OPT
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+@AS_JSON
 @_errors
-def create_cmd(source: str, output: Path, runs_dir: Path | None, force: bool) -> None:
+def create_cmd(source: str, output: Path, runs_dir: Path | None, force: bool, as_json: bool) -> None:
     """Bundle a recorded run (folder or id) or a pipeline file (.json/.toml/...) into OUTPUT.
 
     The same inputs give the same bytes. Exit 0 written, 1 the run cannot be bundled (it
@@ -90,26 +98,30 @@ def create_cmd(source: str, output: Path, runs_dir: Path | None, force: bool) ->
         data = bundle_mod.from_run(locate_run(source, runs_dir))
     bundle_mod.write(output, data)
     b = bundle_mod.parse(data)
-    click.echo(f"wrote {output} ({len(data)} bytes, {len(b.entries) + 1} entries, "
-               f"sha256 {hashlib.sha256(data).hexdigest()})")
+    digest = hashlib.sha256(data).hexdigest()
+    _emit(as_json, {"output": str(output), "bytes": len(data), "entries": len(b.entries) + 1, "sha256": digest},
+          f"wrote {output} ({len(data)} bytes, {len(b.entries) + 1} entries, sha256 {digest})")
 
 
 @bundle_group.command("keygen")
 @click.argument("prefix", type=click.Path(dir_okay=False, path_type=Path))
+@AS_JSON
 @_errors
-def keygen_cmd(prefix: Path) -> None:
+def keygen_cmd(prefix: Path, as_json: bool) -> None:
     """Write a new Ed25519 key pair: PREFIX.key (private, mode 0600) and PREFIX.pub."""
     priv, pub = signing.keygen(prefix)
-    click.echo(f"private key {priv} (keep it secret), public key {pub}, key id "
-               f"{signing.key_id(signing.load_public(pub))}")
+    kid = signing.key_id(signing.load_public(pub))
+    _emit(as_json, {"private_key": str(priv), "public_key": str(pub), "key_id": kid},
+          f"private key {priv} (keep it secret), public key {pub}, key id {kid}")
 
 
 @bundle_group.command("sign")
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--key", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Ed25519 private key (PEM, from `bundle keygen`).")
+@AS_JSON
 @_errors
-def sign_cmd(bundle: Path, key: Path) -> None:
+def sign_cmd(bundle: Path, key: Path, as_json: bool) -> None:
     """Write the detached signature BUNDLE.sig (the bundle is checked first)."""
     private = signing.load_private(key)
     data = bundle_mod.read_bytes_limited(bundle)
@@ -119,7 +131,8 @@ def sign_cmd(bundle: Path, key: Path) -> None:
     from ..store import atomic
 
     atomic.write_output(out, json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n")
-    click.echo(f"signed {bundle} with key {doc['key_id']}: {out}")
+    _emit(as_json, {"bundle": str(bundle), "signature": str(out), "key_id": doc["key_id"]},
+          f"signed {bundle} with key {doc['key_id']}: {out}")
 
 
 @bundle_group.command("verify")
@@ -128,16 +141,18 @@ def sign_cmd(bundle: Path, key: Path) -> None:
               help="Ed25519 public key (PEM) the bundle must be signed with.")
 @click.option("--signature", "sig_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Signature file (default: BUNDLE.sig).")
+@AS_JSON
 @_errors
-def verify_cmd(bundle: Path, pubkey: Path, sig_path: Path | None) -> None:
+def verify_cmd(bundle: Path, pubkey: Path, sig_path: Path | None, as_json: bool) -> None:
     """Check the signature and every entry. Exit 0 valid, 1 invalid, 2 usage."""
     public = signing.load_public(pubkey)
     sig_doc = signing.read_signature(sig_path or signing.signature_path(bundle))
     data = bundle_mod.read_bytes_limited(bundle)
     signing.verify_bytes(data, sig_doc, public)
     b = bundle_mod.parse(data)
-    click.echo(f"valid: {bundle} signed by key {sig_doc['key_id']}, {len(b.entries) + 1} "
-               "entries intact")
+    _emit(as_json, {"valid": True, "bundle": str(bundle), "key_id": sig_doc["key_id"],
+                    "entries": len(b.entries) + 1},
+          f"valid: {bundle} signed by key {sig_doc['key_id']}, {len(b.entries) + 1} entries intact")
 
 
 @bundle_group.command("show")
@@ -170,11 +185,13 @@ def show_cmd(bundle: Path, as_json: bool) -> None:
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-C", "--target", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to extract into (created; existing files are never replaced).")
+@AS_JSON
 @_errors
-def extract_cmd(bundle: Path, target: Path) -> None:
+def extract_cmd(bundle: Path, target: Path, as_json: bool) -> None:
     """Write the entries under TARGET, never outside it (the bundle is checked first)."""
     written = bundle_mod.extract(bundle_mod.load(bundle), target)
-    click.echo(f"extracted {len(written)} files into {target}")
+    _emit(as_json, {"target": str(target), "files": [str(p) for p in written]},
+          f"extracted {len(written)} files into {target}")
 
 
 @click.command("replay")

@@ -46,7 +46,8 @@ def _source(arg: str, runs_dir: Path | None) -> tuple[list[dict], str, list[str]
               help="The trace JSON to write (open it in ui.perfetto.dev or chrome://tracing).")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="RUNS_DIR to find run ids (and a pipeline's runs) in; default ./runs.")
-def trace_cmd(source: str, output: Path, runs_dir: Path | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as one JSON object.")
+def trace_cmd(source: str, output: Path, runs_dir: Path | None, as_json: bool) -> None:
     """Export a run (folder or id) or a pipeline (PIPELINE.toml, its last execution) as a
     Chrome Trace Event JSON: stages, epochs, steps with phases, evaluation, checkpoint saves,
     and profiler operator events, on one timeline."""
@@ -66,7 +67,11 @@ def trace_cmd(source: str, output: Path, runs_dir: Path | None) -> None:
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     spans = sum(1 for e in events if e["ph"] == "X")
-    click.echo(f"wrote {output}: {spans} spans, {len(events)} events ({title})")
+    if as_json:
+        click.echo(json.dumps({"output": str(output), "spans": spans, "events": len(events), "title": title,
+                               "warnings": warnings}))
+    else:
+        click.echo(f"wrote {output}: {spans} spans, {len(events)} events ({title})")
 
 
 COMMANDS = [trace_cmd]
