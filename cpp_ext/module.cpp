@@ -4,6 +4,7 @@
 #include <torch/extension.h>
 
 #include "aten/fallback.h"
+#include "distributed/bindings.h"
 #include "runtime/allocator.h"
 #include "runtime/device.h"
 #include "runtime/generator.h"
@@ -74,5 +75,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     counter.native.fetch_add(1, std::memory_order_relaxed);
     return rustorch::fallback<at::_ops::mm>(a, b);
   });
+  rustorch::dist::bind(m);  // the rgloo c10d backend
   m.def("_round_size", [](size_t n) { return rustorch::DeviceAllocator::round_size(n); });
 }
