@@ -5,8 +5,8 @@
 
 Prints one JSON line per case; lower ratio is better. Collectives: 2 ranks on 127.0.0.1 in one
 process group "cpu:gloo,rustorch:rgloo"; each repetition times the rustorch call, then the same
-call on CPU tensors through plain gloo (interleaved, so machine noise hits both alike), each after
-a barrier; `ratio` = median rustorch time / median CPU gloo time (goal <= 1.05), `ratio_min` the
+call on CPU tensors through plain gloo (interleaved, so machine noise hits both alike, and in
+alternating order), each after a barrier; `ratio` = median rustorch time / median CPU gloo time (goal <= 1.05), `ratio_min` the
 same for the best times. Small sizes time several calls per sample. all_reduce runs at every
 size; all_gather (all_gather_into_tensor) and reduce_scatter (reduce_scatter_tensor) at 10 MB of
 input per rank. DDP: the MNIST CNN of examples/ddp_mnist.py on synthetic batches of 64 per rank;
@@ -75,7 +75,8 @@ def _collective_worker(sizes_kb: list[float], only: set[str]) -> None:
         reps = max(7, min(60, int(300 * KB * KB / max(nbytes, 1))))
         times: dict[str, list[float]] = {"rustorch": [], "cpu": []}
         for i in range(reps + 2):  # two warm-up rounds
-            for dev in ("rustorch", "cpu"):
+            # Alternate which side goes first, so that neither always follows the barrier.
+            for dev in ("rustorch", "cpu") if i % 2 == 0 else ("cpu", "rustorch"):
                 dist.barrier()
                 t0 = time.perf_counter()
                 for _ in range(inner):
