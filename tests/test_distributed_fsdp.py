@@ -65,8 +65,9 @@ def _mnist_net() -> nn.Module:
 
 def _train_both(rank: int, model: nn.Module, shard_units: list[nn.Module],
                 batch: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
-                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
-    """DDP and FSDP2 copies of `model`, STEPS Adam steps each; parameters must agree."""
+                loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                optimizer: Callable[..., torch.optim.Optimizer]) -> None:
+    """DDP and FSDP2 copies of `model`, STEPS optimizer steps each; parameters must agree."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
     from torch.distributed.tensor import DTensor
@@ -80,7 +81,7 @@ def _train_both(rank: int, model: nn.Module, shard_units: list[nn.Module],
         fully_shard(unit, mesh=mesh)
     fully_shard(fsdp_model, mesh=mesh)
     assert all(isinstance(p, DTensor) for p in fsdp_model.parameters()), "fully_shard left plain params"
-    opts = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in (ddp_model, fsdp_model)]
+    opts = [optimizer(m.parameters()) for m in (ddp_model, fsdp_model)]
     for step in range(STEPS):
         x, y = batch(1000 * rank + step)  # each rank its own batch, as with a DistributedSampler
         for m, opt in zip((ddp_model, fsdp_model), opts, strict=True):
@@ -110,7 +111,9 @@ def fsdp_mnist_matches_ddp(rank: int) -> None:
         return x.to(DEV), torch.randint(0, 10, (8,), generator=g).to(DEV)
 
     units = [net.conv1, net.conv2, net.fc1, net.fc2]
-    _train_both(rank, net, units, batch, F.nll_loss)
+    # SGD: an update proportional to the gradient, so a wrong gradient scale (SUM for AVG) shows.
+    _train_both(rank, net, units, batch, F.nll_loss,
+                lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9))
     assert any(not torch.equal(p.full_tensor().cpu(), s) for p, s in zip(net.parameters(), start,
                                                                          strict=True))
 
@@ -128,7 +131,8 @@ def fsdp_transformer_matches_ddp(rank: int) -> None:
     def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
 
-    _train_both(rank, model, list(model.layers), batch, loss)
+    _train_both(rank, model, list(model.layers), batch, loss,
+                lambda ps: torch.optim.AdamW(ps, lr=1e-3))
 
 
 @check
