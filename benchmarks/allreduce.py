@@ -72,7 +72,7 @@ def _collective_worker(sizes_kb: list[float], only: set[str]) -> None:
                 calls[dev] = lambda t=t: dist.reduce_scatter_tensor(t["out"], t["in"])
         # The same counts on every rank (they must issue the same collectives).
         inner = max(1, min(50, (256 * KB) // max(nbytes, 1)))
-        reps = max(7, min(60, int(300 * KB * KB / max(nbytes, 1))))
+        reps = max(10, min(60, int(300 * KB * KB / max(nbytes, 1))))
         times: dict[str, list[float]] = {"rustorch": [], "cpu": []}
         for i in range(reps + 2):  # two warm-up rounds
             # Alternate which side goes first, so that neither always follows the barrier.
