@@ -197,5 +197,26 @@ def test_fsdp2_and_dtensor(verdicts: list[dict], name: str) -> None:
         assert v[name]["ok"], f"rank {rank}:\n{v[name].get('error')}"
 
 
+def test_streams_and_events_of_the_device_module() -> None:
+    """What FSDP2 asks of torch.rustorch: streams to switch between and events to wait on."""
+    import rustorch_device  # noqa: F401  (installs torch.rustorch)
+
+    mod = torch.rustorch
+    default = mod.current_stream()
+    assert default == mod.default_stream() and default.device == torch.device(DEV, 0)
+    side = mod.Stream(priority=-1)
+    with mod.stream(side) as entered:
+        assert entered is side and mod.current_stream() is side
+        x = torch.ones(4, device=DEV) * 2  # runs at once: the device is synchronous
+        event = mod.Event()
+        assert event.record() is event and event.query()
+    assert mod.current_stream() == default
+    default.wait_event(event)
+    default.wait_stream(side)
+    assert torch.equal(x.cpu(), torch.full((4,), 2.0))
+    with mod.stream(None):  # torch.cuda.stream(None) is a no-op too
+        assert mod.current_stream() == default
+
+
 if __name__ == "__main__":
     worker(sys.argv[1])
