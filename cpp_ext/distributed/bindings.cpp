@@ -43,6 +43,11 @@ namespace rustorch::dist {
 void bind(pybind11::module& m) {
   namespace py = pybind11;
   using RGloo = ProcessGroupRGloo;
+  // torch registers its c10d classes when torch.distributed is imported; a torch built without
+  // distributed has no Backend class to derive from: then there is no rgloo (the Python side
+  // says so), and the rest of the device still loads.
+  py::module_::import("torch.distributed");
+  if (py::detail::get_type_info(typeid(c10d::Backend)) == nullptr) return;
   py::class_<RGloo, c10d::Backend, NoGilHolder<RGloo>>(
       m, "ProcessGroupRGloo",
       "The rgloo c10d backend: gloo's collectives on rustorch (and CPU) tensors, zero-copy.")
