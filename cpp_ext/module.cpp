@@ -4,6 +4,7 @@
 #include <torch/extension.h>
 
 #include "aten/fallback.h"
+#include "distributed/bindings.h"
 #include "runtime/device.h"
 #include "runtime/generator.h"
 #include "runtime/op_stats.h"
@@ -65,4 +66,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     rustorch::set_output_mode(v == "adopt" ? rustorch::OutputMode::kAdopt
                                            : rustorch::OutputMode::kCopy);
   });
+  rustorch::dist::bind(m);  // the rgloo c10d backend
 }
