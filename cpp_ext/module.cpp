@@ -5,6 +5,7 @@
 
 #include "aten/fallback.h"
 #include "runtime/allocator.h"
+#include "runtime/autograd_exit.h"
 #include "runtime/device.h"
 #include "runtime/generator.h"
 #include "runtime/op_stats.h"
@@ -75,4 +76,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     return rustorch::fallback<at::_ops::mm>(a, b);
   });
   m.def("_round_size", [](size_t n) { return rustorch::DeviceAllocator::round_size(n); });
+  m.def("_quiesce_autograd_device_threads", &rustorch::quiesce_autograd_device_threads,
+        "wait until the autograd engine's device threads are idle (run at Python exit)");
 }
