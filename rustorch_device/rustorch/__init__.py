@@ -1,5 +1,6 @@
 """torch.rustorch: the device module of the rustorch backend (torch.cuda's names)."""
 
+from .amp import get_amp_supported_dtype, is_bf16_supported
 from .device import (
     _is_in_bad_fork,
     current_device,
@@ -51,22 +52,22 @@ __all__ = [
     "Event",
     "Stream",
     "StreamContext",
-    "current_stream",
-    "default_stream",
-    "set_stream",
-    "stream",
     "_is_in_bad_fork",
     "current_device",
+    "current_stream",
     "default_generator",
+    "default_stream",
     "device",
     "device_count",
     "device_of",
     "empty_cache",
+    "get_amp_supported_dtype",
     "get_device_name",
     "get_device_properties",
     "get_rng_state",
     "get_rng_state_all",
     "init",
+    "is_bf16_supported",
     "initial_seed",
     "is_available",
     "is_initialized",
@@ -85,5 +86,7 @@ __all__ = [
     "set_device",
     "set_rng_state",
     "set_rng_state_all",
+    "set_stream",
+    "stream",
     "synchronize",
 ]

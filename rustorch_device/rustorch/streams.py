@@ -1,109 +1,91 @@
-"""Streams and events of the rustorch device (torch.cuda's names), for device-agnostic code.
+"""Streams and events of torch.rustorch (torch.cuda's names), backed by torch.Stream/torch.Event.
 
-rustorch kernels run synchronously on the calling thread, so every stream is the same ordered
-queue and every event is complete once recorded: waits return at once. FSDP2
-(`fully_shard`) and other stream-aware code use these to overlap communication with compute;
-on rustorch they keep program order, which is correct (no overlap, no race).
+Kernels run synchronously on the calling thread, so every device has one stream, which is always
+idle: synchronize/query/wait return at once, and events record the wall-clock time, which makes
+Event(enable_timing=True).elapsed_time truthful.
+
+`Stream(...)` and `Event(...)` return plain torch.Stream / torch.Event objects of the rustorch
+device (torch's C++ methods accept only those), and `isinstance(x, torch.rustorch.Event)` is true
+for any torch.Event of the device.
 """
 
 from __future__ import annotations
-
-from contextlib import AbstractContextManager
-from typing import Any
 
 import torch
 
 from ._device_index import DeviceLike, device_index
 
-
-class Stream:
-    """A stream on a rustorch device; work on it runs in program order, like all rustorch work."""
-
-    def __init__(self, device: DeviceLike = None, priority: int = 0, **kwargs: Any) -> None:
-        self.device = torch.device("rustorch", device_index(device))
-        self.priority = priority
-
-    def wait_event(self, event: Event) -> None:
-        """Makes later work wait for `event`: already complete on a synchronous device."""
-
-    def wait_stream(self, stream: Stream) -> None:
-        """Makes later work wait for `stream`'s queued work: there is none pending."""
-
-    def record_event(self, event: Event | None = None) -> Event:
-        event = Event() if event is None else event
-        event.record(self)
-        return event
-
-    def query(self) -> bool:
-        return True
-
-    def synchronize(self) -> None:
-        """Waits for the stream's work: it has all run."""
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Stream) and other.device == self.device
-
-    def __hash__(self) -> int:
-        return hash(("rustorch-stream", self.device))
-
-    def __repr__(self) -> str:
-        return f"<torch.rustorch.Stream device={self.device}>"
+_TYPE = "rustorch"
 
 
-class Event:
-    """An event: complete as soon as it is recorded (work before it has already run)."""
+class _OnDevice(type):
+    """isinstance(x, cls) holds for the torch base type's objects that live on rustorch."""
 
-    def __init__(self, enable_timing: bool = False, blocking: bool = False,
-                 interprocess: bool = False) -> None:
-        self.enable_timing = enable_timing
+    _base: type
 
-    def record(self, stream: Stream | None = None) -> Event:
-        return self
-
-    def wait(self, stream: Stream | None = None) -> None:
-        pass
-
-    def query(self) -> bool:
-        return True
-
-    def synchronize(self) -> None:
-        pass
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, cls._base) and obj.device.type == _TYPE  # type: ignore[attr-defined]
 
 
-_current: dict[int, Stream] = {}
+class Stream(metaclass=_OnDevice):
+    """`torch.rustorch.Stream(device=None, priority=0)`: a torch.Stream of the device."""
+
+    _base = torch.Stream
+
+    def __new__(cls, device: DeviceLike = None, priority: int = 0) -> torch.Stream:  # type: ignore[misc]
+        return torch.Stream(device=torch.device(_TYPE, device_index(device)), priority=priority)
 
 
-def default_stream(device: DeviceLike = None) -> Stream:
-    idx = device_index(device)
-    return Stream(idx)
+class Event(metaclass=_OnDevice):
+    """`torch.rustorch.Event(enable_timing=False, blocking=False, interprocess=False)`."""
+
+    _base = torch.Event
+
+    def __new__(cls, enable_timing: bool = False, blocking: bool = False,  # type: ignore[misc]
+                interprocess: bool = False) -> torch.Event:
+        return torch.Event(device=torch.device(_TYPE, device_index(None)),
+                           enable_timing=enable_timing, blocking=blocking,
+                           interprocess=interprocess)
 
 
-def current_stream(device: DeviceLike = None) -> Stream:
-    idx = device_index(device)
-    return _current.get(idx) or default_stream(idx)
+def _check(s: torch.Stream) -> torch.Stream:
+    if not isinstance(s, torch.Stream) or s.device.type != _TYPE:
+        raise ValueError(f"expected a rustorch stream, got {s!r}")
+    return s
 
 
-def set_stream(stream: Stream) -> None:
-    _current[stream.device.index or 0] = stream
+def current_stream(device: DeviceLike = None) -> torch.Stream:
+    """The stream work on `device` goes to (its only stream)."""
+    return torch.accelerator.current_stream(torch.device(_TYPE, device_index(device)))
 
 
-class StreamContext(AbstractContextManager):
-    """Selects `stream` for the block (torch.cuda.StreamContext's name)."""
+def default_stream(device: DeviceLike = None) -> torch.Stream:
+    return current_stream(device)
 
-    def __init__(self, stream: Stream | None) -> None:
-        self.stream = stream
-        self._prev: Stream | None = None
 
-    def __enter__(self) -> Stream | None:
+def set_stream(stream: torch.Stream) -> None:
+    torch.accelerator.set_stream(_check(stream))
+
+
+class StreamContext:
+    """Makes `stream` current inside the block (None: no-op); torch.cuda.StreamContext's name,
+    used by stream-aware code such as FSDP2."""
+
+    def __init__(self, stream: torch.Stream | None) -> None:
+        self.stream = None if stream is None else _check(stream)
+        self._prev: torch.Stream | None = None
+
+    def __enter__(self) -> torch.Stream | None:
         if self.stream is not None:
-            self._prev = current_stream(self.stream.device)
-            set_stream(self.stream)
+            self._prev = current_stream(self.stream.device.index)
+            torch.accelerator.set_stream(self.stream)
         return self.stream
 
     def __exit__(self, *exc: object) -> None:
         if self._prev is not None:
-            set_stream(self._prev)
+            torch.accelerator.set_stream(self._prev)
 
 
-def stream(stream: Stream | None) -> StreamContext:
+def stream(stream: torch.Stream | None) -> StreamContext:
+    """Makes `stream` current inside the block (None: no-op), like torch.cuda.stream."""
     return StreamContext(stream)
