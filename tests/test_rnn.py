@@ -11,10 +11,11 @@ from __future__ import annotations
 import copy
 
 import pytest
-import rustorch_device  # noqa: F401  (registers the device)
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+import rustorch_device  # noqa: F401  (registers the device)
 
 DEV = "rustorch"
 TOL = dict(atol=1e-5, rtol=1e-5)

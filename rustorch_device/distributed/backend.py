@@ -193,6 +193,11 @@ class ProcessGroupRGloo(C10dBackend):
         b = Bridge()
         out = b.cpu(output, output=True)
         inp = b.cpu(input, output=False)
+        # Like NCCL, accept any contiguous output of world_size * input.numel() elements (e.g.
+        # SyncBatchNorm's [1, W * n] for an [n] input); gloo splits the output along dim 0.
+        if (out.is_contiguous() and inp.dim() > 0 and out.numel() == inp.numel() * self.size()
+                and out.shape[0] != inp.shape[0] * self.size()):
+            out = out.view(-1, *inp.shape[1:])
         return self._issued(finished(self._gloo.all_gather_single(out, inp, opts), b, [output]))
 
     def allgather_coalesced(
