@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "aten/alias.h"
+#include "aten/nested/nested.h"
 #include "runtime/device.h"
 #include "runtime/generator.h"
 #include "runtime/op_stats.h"
@@ -274,6 +275,9 @@ class FallbackCall {
 
   at::Tensor to_device(const at::Tensor& t) {
     if (!t.defined() || is_device(t)) return t;
+    // A new nested tensor (e.g. _nested_tensor_from_mask): nested tensors have no strides, so
+    // aten/nested/ carries their buffer and structure over.
+    if (t.is_nested() && target_) return nested_to_device(t, *target_);
     // The alias of an argument: that argument (in-place and out= results).
     for (auto& a : args_)
       if (a.alias.unsafeGetTensorImpl() == t.unsafeGetTensorImpl()) return a.original;
