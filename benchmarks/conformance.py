@@ -338,8 +338,9 @@ class Worker:
 
 
 def sweep(kind: str, keys: list[str], dtypes: list[str], max_samples: int | None,
-          timeout: float) -> dict[str, Any]:
-    """Runs the cases; returns the summary (and per-sample failures)."""
+          timeout: float, progress: bool = False) -> dict[str, Any]:
+    """Runs the cases; returns the summary (and per-sample failures). With `progress`, one
+    JSON line per case goes to stderr as it finishes."""
     expected = load_expected()[kind]
     summary: dict[str, Any] = {"kind": kind, "cases": len(keys), "samples": 0, "passed": 0,
                                "expected_failures": 0, "failed": 0, "skipped_on_cpu": 0,
@@ -366,6 +367,11 @@ def sweep(kind: str, keys: list[str], dtypes: list[str], max_samples: int | None
         if "error" in msg:
             summary["errors"].append(f"{key}: {msg['error']}")
             continue
+        if progress:
+            counts: dict[str, int] = {}
+            for status, _ in msg["samples"].values():
+                counts[status] = counts.get(status, 0) + 1
+            print(json.dumps({"case": key, **counts}), file=sys.stderr, flush=True)
         for tag, (status, reason) in msg["samples"].items():
             dname = tag.split("|")[0]
             if status == "skip":
@@ -397,12 +403,15 @@ def cli(kind: str, description: str) -> None:
                         help="comma-separated case names (default: the whole database)")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds a case may take before it counts as a hang")
+    parser.add_argument("--progress", action="store_true",
+                        help="one JSON line per finished case on stderr")
     parser.add_argument("--failures", action="store_true",
                         help="include each unexpected failure with its reason")
     args = parser.parse_args()
     keys = [k for k in args.only.split(",") if k] or all_keys(kind)
     t0 = time.monotonic()
-    res = sweep(kind, keys, args.dtypes.split(","), args.max_samples, args.timeout)
+    res = sweep(kind, keys, args.dtypes.split(","), args.max_samples, args.timeout,
+                args.progress)
     res["seconds"] = round(time.monotonic() - t0, 1)
     res["loadavg"] = os.getloadavg()
     if not args.failures:
