@@ -1,6 +1,6 @@
 """Bounded conformance sweeps (issue 11): a fixed, representative slice of PyTorch's OpInfo and
 ModuleInfo databases on rustorch against CPU, through the same harness as the full sweeps
-(benchmarks/opinfo_sweep.py, benchmarks/moduleinfo_sweep.py): outputs and gradients, every
+(benchmarks/conformance/opinfo_sweep.py, moduleinfo_sweep.py): outputs and gradients, every
 dtype of the issue for ops, train and eval for modules; each case in a watched subprocess.
 Unexpected failures, crashes, hangs and harness errors all fail the test.
 """
@@ -11,8 +11,8 @@ import sys
 
 from device_helpers import REPO
 
-sys.path.insert(0, str(REPO / "benchmarks"))
-import conformance  # noqa: E402
+sys.path.insert(0, str(REPO / "benchmarks" / "conformance"))
+import sweep as conformance  # noqa: E402
 
 OPS = ["add", "mul", "div.no_rounding_mode", "sum", "mean", "softmax", "nn.functional.gelu",
        "matmul", "addmm", "nn.functional.conv2d", "nn.functional.layer_norm",

@@ -1,13 +1,14 @@
 """Conformance sweeps: PyTorch's OpInfo and ModuleInfo databases on rustorch against CPU.
 
-Shared by benchmarks/opinfo_sweep.py, benchmarks/moduleinfo_sweep.py (full sweeps) and
-tests/test_conformance.py (a fixed slice). Each case (an OpInfo or a ModuleInfo) runs in a
+Shared by benchmarks/conformance/opinfo_sweep.py and moduleinfo_sweep.py (full sweeps; they
+live in a subfolder because `make bench` runs every script directly under benchmarks/ and a
+full sweep takes hours on two cores) and tests/test_conformance.py (a fixed slice). Each case (an OpInfo or a ModuleInfo) runs in a
 worker subprocess under a watchdog: a worker that dies counts the case as a crash, one that
 stops answering within the timeout counts it as a hang; a fresh worker takes the next case.
 
 A sample counts only when it runs on CPU; it passes when rustorch's outputs (and, where the
 op supports autograd in that dtype, the gradients of all inputs) match CPU's. Failures listed in
-benchmarks/conformance_expected_failures.json (key "opinfo"/"moduleinfo" -> "case|dtype" or
+benchmarks/conformance/expected_failures.json (key "opinfo"/"moduleinfo" -> "case|dtype" or
 "case|dtype|index" -> reason) count as expected failures.
 """
 
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-EXPECTED_FILE = HERE / "conformance_expected_failures.json"
+EXPECTED_FILE = HERE / "expected_failures.json"
 DEV = "rustorch"
 DTYPE_NAMES = ("float32", "float64", "bfloat16", "int64", "bool", "complex64")
 # Tolerances per dtype (rtol, atol): float32 sums may be accumulated in another order.
@@ -143,7 +144,9 @@ def op_case(key: str, dtype_names: Iterable[str], max_samples: int | None) -> di
     import torch
     from torch.testing._internal.common_methods_invocations import op_db
 
-    op = next(o for o in op_db if _op_key(o) == key)
+    op = next((o for o in op_db if _op_key(o) == key), None)
+    if op is None:
+        raise ValueError(f"no OpInfo named {key!r}")
     results: dict[str, Any] = {}
     for dname in dtype_names:
         dtype = getattr(torch, dname)
@@ -196,7 +199,9 @@ def module_case(key: str, dtype_names: Iterable[str], max_samples: int | None) -
     import torch
     from torch.testing._internal.common_modules import module_db
 
-    info = next(m for m in module_db if _module_key(m) == key)
+    info = next((m for m in module_db if _module_key(m) == key), None)
+    if info is None:
+        raise ValueError(f"no ModuleInfo named {key!r}")
     results: dict[str, Any] = {}
     for dname in dtype_names:
         dtype = getattr(torch, dname)
@@ -305,7 +310,7 @@ class Worker:
         if max_samples is not None:
             cmd += ["--max-samples", str(max_samples)]
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent), env.get("PYTHONPATH", "")])
+        env["PYTHONPATH"] = os.pathsep.join([str(HERE.parent.parent), env.get("PYTHONPATH", "")])
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True, env=env)
         self.lines: queue.Queue[str | None] = queue.Queue()
@@ -428,4 +433,4 @@ if __name__ == "__main__":
         a = p.parse_args()
         worker_main(a.worker, a.dtypes.split(","), a.max_samples)
     else:
-        sys.exit("run benchmarks/opinfo_sweep.py or benchmarks/moduleinfo_sweep.py")
+        sys.exit("run benchmarks/conformance/opinfo_sweep.py or moduleinfo_sweep.py")
