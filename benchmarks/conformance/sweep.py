@@ -63,9 +63,15 @@ def _to_device(obj: Any) -> Any:
     from torch.utils._pytree import tree_map
 
     def move(x: Any) -> Any:
-        if isinstance(x, torch.Tensor) and x.layout == torch.strided:
-            return x.detach().to(DEV).requires_grad_(x.requires_grad)
-        return x
+        if not isinstance(x, torch.Tensor) or x.layout != torch.strided:
+            return x
+        if x._base is not None:
+            # A view (e.g. as_strided's partial views, non-contiguous samples): move its base
+            # and take the same view, so the op sees the same storage layout as on CPU.
+            base = x._base.detach().to(DEV)
+            y = base.as_strided(x.size(), x.stride(), x.storage_offset())
+            return y.detach().requires_grad_(x.requires_grad)
+        return x.detach().to(DEV).requires_grad_(x.requires_grad)
 
     return tree_map(move, obj)
 
