@@ -240,9 +240,15 @@ def _module_sample(info: Any, mi: Any, dname: str, training: bool, seed: int) ->
         torch.manual_seed(seed)
         m_c = info.module_cls(*mi.constructor_input.args, **mi.constructor_input.kwargs)
         m_c = m_c.to(getattr(torch, dname)).train(training)
-        m_d = copy.deepcopy(m_c).to(DEV)
         fwd = mi.forward_input
         parts_c = (fwd.args, fwd.kwargs)
+        if any(isinstance(p, torch.nn.parameter.UninitializedParameter)
+               for p in m_c.parameters()):
+            # Lazy modules: materialize the parameters on CPU first, so both copies share them.
+            with torch.no_grad():
+                m_c(*[a.detach() if isinstance(a, torch.Tensor) else a for a in fwd.args],
+                    **fwd.kwargs)
+        m_d = copy.deepcopy(m_c).to(DEV)
 
         def call(m: Any, parts: Any) -> Any:
             torch.manual_seed(seed)
