@@ -65,7 +65,8 @@ def _to_device(obj: Any) -> Any:
     def move(x: Any) -> Any:
         if not isinstance(x, torch.Tensor) or x.layout != torch.strided:
             return x
-        if x._base is not None:
+        if (x._base is not None and x._base.dtype == x.dtype and not x.is_conj()
+                and not x.is_neg()):
             # A view (e.g. as_strided's partial views, non-contiguous samples): move its base
             # and take the same view, so the op sees the same storage layout as on CPU.
             base = x._base.detach().to(DEV)
