@@ -14,12 +14,11 @@ from device_helpers import REPO
 sys.path.insert(0, str(REPO / "benchmarks" / "conformance"))
 import sweep as conformance  # noqa: E402
 
-OPS = ["add", "mul", "div.no_rounding_mode", "sum", "mean", "softmax", "nn.functional.gelu",
-       "matmul", "addmm", "nn.functional.conv2d", "nn.functional.layer_norm",
+OPS = ["add", "mul", "div.no_rounding_mode", "sum", "softmax", "nn.functional.gelu", "matmul",
+       "addmm", "nn.functional.conv2d", "nn.functional.layer_norm",
        "nn.functional.cross_entropy", "nn.functional.max_pool2d", "nn.functional.embedding",
-       "index_select", "index_put", "gather", "scatter_add", "sort", "cumsum", "where", "cat",
-       "transpose", "masked_fill", "clamp", "pow", "argmax", "bernoulli", "linalg.solve",
-       "fft.fft", "nonzero"]
+       "index_put", "gather", "scatter_add", "sort", "cumsum", "where", "masked_fill",
+       "bernoulli", "linalg.solve", "fft.fft", "nonzero"]
 MODULES = ["nn.Linear", "nn.Conv2d", "nn.LSTM", "nn.GRU", "nn.BatchNorm2d", "nn.LayerNorm",
            "nn.TransformerEncoderLayer", "nn.MultiheadAttention", "nn.Embedding",
            "nn.CrossEntropyLoss"]
@@ -32,7 +31,7 @@ def _check(res: dict) -> None:
 
 
 def test_opinfo_slice():
-    res = conformance.sweep("opinfo", OPS, list(conformance.DTYPE_NAMES), max_samples=3,
+    res = conformance.sweep("opinfo", OPS, list(conformance.DTYPE_NAMES), max_samples=2,
                             timeout=240)
     _check(res)
 
