@@ -26,6 +26,10 @@ from . import _exit  # noqa: E402
 
 _exit.install()
 
+from . import sharing as _sharing  # noqa: E402  (rustorch storages across processes)
+
+_sharing.install()
+
 from .fallback import op_stats, reset_op_stats, set_fallback_policy  # noqa: E402
 
 __all__ = ["op_stats", "reset_op_stats", "set_fallback_policy"]

@@ -188,6 +188,14 @@ WorkPtr ProcessGroupRGloo::all_gather_single(at::Tensor& output, at::Tensor& inp
   auto b = std::make_unique<Bridge>();
   auto out = b->cpu(output, /*output=*/true);
   auto in = b->cpu(input, /*output=*/false);
+  // Like NCCL, accept any contiguous output of world_size * input.numel() elements (e.g.
+  // SyncBatchNorm's [1, W * n] for an [n] input); gloo splits the output along dim 0.
+  if (out.is_contiguous() && in.dim() > 0 && out.numel() == in.numel() * getSize() &&
+      out.size(0) != in.size(0) * getSize()) {
+    std::vector<int64_t> shape(in.sizes().begin(), in.sizes().end());
+    shape[0] = -1;
+    out = out.view(shape);
+  }
   auto work = gloo_->all_gather_single(out, in, opts);
   return issued(wrap(std::move(work), std::move(b), {output}, c10d::OpType::_ALLGATHER_BASE));
 }

@@ -90,3 +90,17 @@ __all__ = [
     "stream",
     "synchronize",
 ]
+
+# Inductor's init_backend_registration() reads these names from the PrivateUse1 device module
+# (torch.utils.backend_registration._get_custom_mod_func) when rustorch has no scheduling yet:
+# plain torch.compile(backend="inductor") registers the device through them, lazily.
+_INDUCTOR_CODEGEN = ("Scheduling", "PythonWrapperCodegen", "CppWrapperCodegen", "WrapperFxCodegen")
+
+
+def __getattr__(name: str) -> type:
+    if name in _INDUCTOR_CODEGEN:
+        from rustorch_device.backend import inductor_codegen
+
+        return inductor_codegen(name)
+    raise AttributeError(f"module 'torch.rustorch' has no attribute {name!r}")
+
