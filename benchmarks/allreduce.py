@@ -1,13 +1,18 @@
-"""all_reduce on rustorch (rgloo) against CPU gloo, and the DDP step time at 1 and 2 ranks.
+"""Collectives on rustorch (rgloo) against CPU gloo in the same run, and DDP step scaling.
 
-    python benchmarks/allreduce.py [--sizes-mb 1 10 100] [--ddp-steps 10]
+    python benchmarks/allreduce.py [--only allreduce,all_gather,reduce_scatter,ddp]
+                                   [--sizes-kb 4 1024 10240 102400] [--ddp-steps 10]
 
-Prints one JSON line per case. all_reduce: 2 ranks on 127.0.0.1, one process group with
-"cpu:gloo,rustorch:rgloo"; the rustorch and the CPU tensors are reduced in alternation in the
-same run, and the median times are compared (goal: rustorch / cpu <= 1.05); the best times
-and the load average are printed too, since other processes on the machine add noise. DDP: the MNIST CNN
-of examples/ddp_mnist.py on synthetic batches of 64 per rank; the ratio is the 2-rank step
-time over the 1-rank one (the same per-rank work, plus the gradient all_reduce).
+Prints one JSON line per case; lower ratio is better. Collectives: 2 ranks on 127.0.0.1 in one
+process group "cpu:gloo,rustorch:rgloo"; each repetition times the rustorch call, then the same
+call on CPU tensors through plain gloo (interleaved, so machine noise hits both alike, and in
+alternating order), each after a barrier; `ratio` = median rustorch time / median CPU gloo time (goal <= 1.05), `ratio_min` the
+same for the best times. Small sizes time several calls per sample. all_reduce runs at every
+size; all_gather (all_gather_into_tensor) and reduce_scatter (reduce_scatter_tensor) at 10 MB of
+input per rank. DDP: the MNIST CNN of examples/ddp_mnist.py on synthetic batches of 64 per rank;
+`ratio_vs_1_rank` = 2-rank step time / 1-rank step time (same per-rank work plus the gradient
+all_reduce). Every line carries the load average and the thread count: numbers from a busy
+machine are preliminary.
 """
 
 from __future__ import annotations
@@ -18,47 +23,79 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 GOAL = 1.05
+KB = 1024
 
 
-def _allreduce_worker(sizes_mb: list[float]) -> None:
+def _common(threads: int) -> dict[str, object]:
+    return {"load_avg_1m": round(os.getloadavg()[0], 2), "threads": threads}
+
+
+def _collective_cases(sizes_kb: list[float], only: set[str]) -> list[tuple[str, int]]:
+    cases = [("allreduce", int(kb * KB)) for kb in sizes_kb] if "allreduce" in only else []
+    cases += [(op, 10 * KB * KB) for op in ("all_gather", "reduce_scatter") if op in only]
+    return cases
+
+
+def _collective_worker(sizes_kb: list[float], only: set[str]) -> None:
     import torch
     import torch.distributed as dist
 
     import rustorch_device.distributed  # noqa: F401  (registers rgloo without the entry point)
 
     dist.init_process_group("cpu:gloo,rustorch:rgloo", timeout=timedelta(seconds=120))
-    rank = dist.get_rank()
-    for mb in sizes_mb:
-        n = int(mb * 2**20) // 4
-        cpu = torch.ones(n)
-        dev = torch.ones(n, device="rustorch")
-        reps = max(5, min(40, int(300 / mb)))
+    rank, world = dist.get_rank(), dist.get_world_size()
+    for op, nbytes in _collective_cases(sizes_kb, only):
+        n = max(world, nbytes // 4 // world * world)
+        g = torch.Generator().manual_seed(rank)
+        src = torch.randint(-8, 8, (n,), generator=g).float()  # exact sums: results comparable
+        tensors: dict[str, dict[str, torch.Tensor]] = {}
+        for dev in ("rustorch", "cpu"):
+            t = {"in": src.to(dev)}
+            if op == "all_gather":
+                t["out"] = torch.empty(n * world, device=dev)
+            elif op == "reduce_scatter":
+                t["out"] = torch.empty(n // world, device=dev)
+            tensors[dev] = t
+        calls: dict[str, Callable[[], object]] = {}
+        for dev, t in tensors.items():
+            if op == "allreduce":
+                calls[dev] = lambda t=t: dist.all_reduce(t["in"])
+            elif op == "all_gather":
+                calls[dev] = lambda t=t: dist.all_gather_into_tensor(t["out"], t["in"])
+            else:
+                calls[dev] = lambda t=t: dist.reduce_scatter_tensor(t["out"], t["in"])
+        # The same counts on every rank (they must issue the same collectives).
+        inner = max(1, min(50, (256 * KB) // max(nbytes, 1)))
+        reps = max(10, min(60, int(300 * KB * KB / max(nbytes, 1))))
         times: dict[str, list[float]] = {"rustorch": [], "cpu": []}
         for i in range(reps + 2):  # two warm-up rounds
-            for name, t in (("rustorch", dev), ("cpu", cpu)):
+            # Alternate which side goes first, so that neither always follows the barrier.
+            for dev in ("rustorch", "cpu") if i % 2 == 0 else ("cpu", "rustorch"):
                 dist.barrier()
                 t0 = time.perf_counter()
-                dist.all_reduce(t)
-                dt = time.perf_counter() - t0
+                for _ in range(inner):
+                    calls[dev]()
+                dt = (time.perf_counter() - t0) / inner
                 if i >= 2:
-                    times[name].append(dt)
-        ok = bool(torch.equal(dev.cpu(), cpu))
+                    times[dev].append(dt)
+        key = "in" if op == "allreduce" else "out"
+        same = bool(torch.equal(tensors["rustorch"][key].cpu(), tensors["cpu"][key]))
         if rank == 0:
             r, c = statistics.median(times["rustorch"]), statistics.median(times["cpu"])
             r_min, c_min = min(times["rustorch"]), min(times["cpu"])
             print(json.dumps({
-                "bench": "allreduce", "size_mb": mb, "ranks": dist.get_world_size(),
-                "reps": reps, "rustorch_ms": round(r * 1e3, 3), "cpu_gloo_ms": round(c * 1e3, 3),
-                "ratio": round(r / c, 3), "goal": GOAL, "meets_goal": r / c <= GOAL,
-                # Best times: less sensitive to other processes on a shared machine.
-                "rustorch_min_ms": round(r_min * 1e3, 3), "cpu_gloo_min_ms": round(c_min * 1e3, 3),
-                "ratio_min": round(r_min / c_min, 3), "results_equal": ok,
-                "load_avg_1m": round(os.getloadavg()[0], 2),
+                "bench": op, "size_kb": round(nbytes / KB, 1), "ranks": world, "reps": reps,
+                "calls_per_sample": inner, "rustorch_ms": round(r * 1e3, 4),
+                "cpu_gloo_ms": round(c * 1e3, 4), "ratio": round(r / c, 3), "goal": GOAL,
+                "meets_goal": r / c <= GOAL, "rustorch_min_ms": round(r_min * 1e3, 4),
+                "cpu_gloo_min_ms": round(c_min * 1e3, 4), "ratio_min": round(r_min / c_min, 3),
+                "results_equal": same, **_common(torch.get_num_threads()),
             }), flush=True)
     dist.destroy_process_group()
 
@@ -92,7 +129,8 @@ def _ddp_worker(steps: int) -> None:
         if i >= 2:
             times.append(time.perf_counter() - t0)
     if dist.get_rank() == 0:
-        print(json.dumps({"ddp_step_ms": statistics.median(times) * 1e3}), flush=True)
+        print(json.dumps({"ddp_step_ms": statistics.median(times) * 1e3,
+                          "threads": torch.get_num_threads()}), flush=True)
     dist.destroy_process_group()
 
 
@@ -110,28 +148,41 @@ def _launch(args: list[str], nproc: int, timeout: float) -> list[str]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--sizes-mb", type=float, nargs="+", default=[1, 10, 100])
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default="allreduce,all_gather,reduce_scatter,ddp",
+                   help="comma-separated cases: allreduce, all_gather, reduce_scatter, ddp")
+    p.add_argument("--sizes-kb", type=float, nargs="+", default=[4, 1024, 10240, 102400],
+                   help="all_reduce sizes in KiB")
     p.add_argument("--ddp-steps", type=int, default=10)
-    p.add_argument("--worker", choices=["allreduce", "ddp"], help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=["collectives", "ddp"], help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.worker == "allreduce":
-        return _allreduce_worker(args.sizes_mb)
+    only = {w for w in args.only.split(",") if w}
+    unknown = only - {"allreduce", "all_gather", "reduce_scatter", "ddp"}
+    if unknown:
+        p.error(f"unknown case(s) in --only: {sorted(unknown)}")
+    if args.worker == "collectives":
+        return _collective_worker(args.sizes_kb, only)
     if args.worker == "ddp":
         return _ddp_worker(args.ddp_steps)
 
-    sizes = [str(s) for s in args.sizes_mb]
-    for line in _launch(["--worker", "allreduce", "--sizes-mb", *sizes], 2, 600):
-        print(line, flush=True)
-    step_ms = {}
-    for nproc in (1, 2):
-        (line,) = _launch(["--worker", "ddp", "--ddp-steps", str(args.ddp_steps)], nproc, 600)
-        step_ms[nproc] = json.loads(line)["ddp_step_ms"]
-        print(json.dumps({
-            "bench": "ddp_step", "model": "mnist_cnn", "batch_per_rank": 64, "ranks": nproc,
-            "step_ms": round(step_ms[nproc], 2),
-            "ratio_vs_1_rank": round(step_ms[nproc] / step_ms[1], 3),
-        }), flush=True)
+    if only - {"ddp"}:
+        sizes = [str(s) for s in args.sizes_kb]
+        cmd = ["--worker", "collectives", "--only", ",".join(sorted(only)), "--sizes-kb", *sizes]
+        for line in _launch(cmd, 2, 600):
+            print(line, flush=True)
+    if "ddp" in only:
+        step_ms: dict[int, float] = {}
+        for nproc in (1, 2):
+            (line,) = _launch(["--worker", "ddp", "--ddp-steps", str(args.ddp_steps)], nproc, 600)
+            row = json.loads(line)
+            step_ms[nproc] = row["ddp_step_ms"]
+            print(json.dumps({
+                "bench": "ddp_step", "model": "mnist_cnn", "batch_per_rank": 64, "ranks": nproc,
+                "step_ms": round(step_ms[nproc], 2),
+                "ratio_vs_1_rank": round(step_ms[nproc] / step_ms[1], 3),
+                "load_avg_1m": round(os.getloadavg()[0], 2), "threads": row["threads"],
+            }), flush=True)
 
 
 if __name__ == "__main__":

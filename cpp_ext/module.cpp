@@ -4,6 +4,8 @@
 #include <torch/extension.h>
 
 #include "aten/fallback.h"
+#include "distributed/bindings.h"
+#include "runtime/autograd_exit.h"
 #include "runtime/device.h"
 #include "runtime/generator.h"
 #include "runtime/op_stats.h"
@@ -65,4 +67,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
     rustorch::set_output_mode(v == "adopt" ? rustorch::OutputMode::kAdopt
                                            : rustorch::OutputMode::kCopy);
   });
+  rustorch::dist::bind(m);  // the rgloo c10d backend
+  m.def("_quiesce_autograd_device_threads", &rustorch::quiesce_autograd_device_threads,
+        "wait until the autograd engine's device threads are idle (run at Python exit)");
 }

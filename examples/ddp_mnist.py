@@ -92,6 +92,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps (0: epoch ends only)")
     p.add_argument("--resume", default=None, metavar="RUN_ID", help="continue this run")
     p.add_argument("--loss-log", default=None, help="JSON lines of the global loss per step")
+    p.add_argument("--save-params", default=None, metavar="FILE",
+                   help="rank 0 saves the final parameters (torch.save of name -> CPU tensor)")
     return p.parse_args()
 
 
@@ -243,6 +245,9 @@ def main() -> None:
             loss_log.close()
         if not in_sync:
             raise SystemExit(f"parameters diverged between ranks: {digests}")
+        if args.save_params:
+            params = {n: p.detach().cpu() for n, p in model.named_parameters()}
+            torch.save(params, args.save_params)
     if run is not None:
         run.finish()
     dist.destroy_process_group()

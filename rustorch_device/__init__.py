@@ -22,6 +22,14 @@ from . import _C, _register  # noqa: E402, F401  (_C: the runtime registers on l
 
 _register.register()
 
+from . import _exit  # noqa: E402
+
+_exit.install()
+
+from . import sharing as _sharing  # noqa: E402  (rustorch storages across processes)
+
+_sharing.install()
+
 from .fallback import op_stats, reset_op_stats, set_fallback_policy  # noqa: E402
 
 __all__ = ["op_stats", "reset_op_stats", "set_fallback_policy"]

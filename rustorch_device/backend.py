@@ -142,7 +142,92 @@ def register_inductor_device() -> None:
         register_backend_for_device(DEVICE, CppScheduling, _make_wrapper_codegen())
         register_interface_for_device(DEVICE, _make_device_interface())
         _keep_extern_on_rustorch()
+        _answer_as_cpu_for_rustorch()
         _registered = True
+
+
+def inductor_codegen(name: str) -> type:
+    """What torch.rustorch hands Inductor for `Scheduling`, `PythonWrapperCodegen`,
+    `CppWrapperCodegen` and `WrapperFxCodegen`.
+
+    Inductor's `init_backend_registration()` (run by every compile, before any lowering) asks
+    the PrivateUse1 device module for these names when the device has no scheduling yet; that is
+    the moment plain `torch.compile(backend="inductor")` first needs rustorch registered, so the
+    lookup registers it (idempotent) and nothing is imported before a compile."""
+    register_inductor_device()
+    from torch._inductor.codegen.common import (
+        get_scheduling_for_device,
+        get_wrapper_codegen_for_device,
+    )
+
+    if name == "Scheduling":
+        return get_scheduling_for_device(DEVICE)
+    if name == "PythonWrapperCodegen":
+        return get_wrapper_codegen_for_device(DEVICE)
+    if name == "CppWrapperCodegen":  # cpp_wrapper=True: the CPU C++ wrapper (host pointers)
+        from torch._inductor.codegen.cpp_wrapper_cpu import CppWrapperCpu
+
+        return CppWrapperCpu
+    if name == "WrapperFxCodegen":
+        from torch._inductor.codegen.wrapper_fxir import WrapperFxCodegen
+
+        return WrapperFxCodegen
+    raise AttributeError(name)
+
+
+def _answer_as_cpu_for_rustorch() -> None:
+    """Inductor takes any device but cpu/mps/xpu/tpu for a GPU in three places; rustorch runs
+    Inductor's CPU C++ code, so about rustorch they must answer as about the CPU. rust_backend
+    covers two of them with CONFIG_PATCHES, but plain `backend="inductor"` compiles have no
+    per-compile hook, so each place is wrapped; every wrapper changes only answers about
+    rustorch graphs and calls the original otherwise (CPU and CUDA behaviour unchanged):
+
+    - `get_current_backend` (bound by name in four modules): "triton" for rustorch broke
+      dropout's random kernels ("expected index.dtype is not None") -> "cpp";
+    - `BaseSchedulerNode.is_cpu`: GPU-only loop reindexing ran on rustorch nodes ("can't
+      multiply sequence by non-int of type 'tuple'") -> rustorch nodes count as CPU nodes;
+    - `GraphLowering.decide_layout_opt`: channels-last conv inputs with asserted channels-last
+      results, which rustorch's convolutions do not return -> off for graphs on rustorch."""
+    import torch._inductor.codegen.common as common
+    import torch._inductor.graph as graph
+    import torch._inductor.kernel.mm_common as mm_common
+    import torch._inductor.scheduler as scheduler
+    import torch._inductor.utils as utils
+
+    original_backend = utils.get_current_backend
+    if getattr(original_backend, "_rustorch_wrapped", False):
+        return
+
+    def get_current_backend(device_type: str | None = None) -> str:
+        if not device_type:
+            from torch._inductor.virtualized import V
+
+            device_type = V.graph.get_current_device_or_throw().type
+        return "cpp" if device_type == DEVICE else original_backend(device_type)
+
+    get_current_backend._rustorch_wrapped = True  # type: ignore[attr-defined]
+    for module in (utils, common, scheduler, mm_common):
+        if getattr(module, "get_current_backend", None) is original_backend:
+            module.get_current_backend = get_current_backend
+
+    original_is_cpu = scheduler.BaseSchedulerNode.is_cpu
+
+    def is_cpu(self: Any) -> bool:
+        device = self.get_device()
+        return (device is not None and device.type == DEVICE) or original_is_cpu(self)
+
+    scheduler.BaseSchedulerNode.is_cpu = is_cpu  # type: ignore[method-assign]
+
+    original_layout_opt = graph.GraphLowering.decide_layout_opt
+
+    def decide_layout_opt(gm: torch.fx.GraphModule, *, is_inference: bool) -> bool:
+        for node in gm.graph.nodes:
+            val = node.meta.get("val")
+            if isinstance(val, torch.Tensor) and val.device.type == DEVICE:
+                return False
+        return original_layout_opt(gm, is_inference=is_inference)
+
+    graph.GraphLowering.decide_layout_opt = staticmethod(decide_layout_opt)  # type: ignore[method-assign]
 
 
 def _keep_extern_on_rustorch() -> None:

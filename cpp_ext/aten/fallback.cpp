@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "aten/alias.h"
+#include "aten/nested/nested.h"
 #include "runtime/device.h"
 #include "runtime/generator.h"
 #include "runtime/op_stats.h"
@@ -274,6 +275,9 @@ class FallbackCall {
 
   at::Tensor to_device(const at::Tensor& t) {
     if (!t.defined() || is_device(t)) return t;
+    // A new nested tensor (e.g. _nested_tensor_from_mask): nested tensors have no strides, so
+    // aten/nested/ carries their buffer and structure over.
+    if (t.is_nested() && target_) return nested_to_device(t, *target_);
     // The alias of an argument: that argument (in-place and out= results).
     for (auto& a : args_)
       if (a.alias.unsafeGetTensorImpl() == t.unsafeGetTensorImpl()) return a.original;
@@ -355,8 +359,43 @@ class FallbackCall {
   c10::SmallVector<c10::StorageImpl*, 4> exclusive_;  // result storages safe to adopt
 };
 
+// The device of the first rustorch tensor argument (for error messages).
+std::string device_of_args(const c10::OperatorHandle& op, const torch::jit::Stack& stack) {
+  const size_t n = op.schema().arguments().size();
+  for (size_t i = stack.size() - n; i < stack.size(); ++i) {
+    const c10::IValue& iv = stack[i];
+    if (iv.isTensor() && iv.toTensor().defined() && !iv.toTensor().device().is_cpu())
+      return iv.toTensor().device().str();
+    if (iv.isTensorList())
+      for (const at::Tensor& t : iv.toTensorVector())
+        if (t.defined() && !t.device().is_cpu()) return t.device().str();
+  }
+  return "rustorch";
+}
+
+// Ops that PyTorch implements only for other devices (e.g. CUDA's fused RNN cells) cannot run
+// on the CPU fallback: say so, naming the op and the user's device, instead of the dispatcher's
+// "Could not run ... with arguments from the 'CPU' backend".
+void check_cpu_kernel(const c10::OperatorHandle& op, const torch::jit::Stack& stack,
+                      const OpInfo& info) {
+  if (op.hasComputedKernelForDispatchKey(c10::DispatchKey::CPU)) return;
+  std::string others;
+  for (auto k : {c10::DispatchKey::CUDA, c10::DispatchKey::XPU, c10::DispatchKey::MPS,
+                 c10::DispatchKey::Meta})
+    if (op.hasKernelForDispatchKey(k)) {
+      if (!others.empty()) others += ", ";
+      others += c10::toString(k);
+    }
+  TORCH_CHECK_NOT_IMPLEMENTED(false, "rustorch: ", info.name, " is not supported on ",
+                              device_of_args(op, stack),
+                              ": rustorch has no kernel for it and PyTorch has no CPU kernel "
+                              "for its CPU fallback to run (PyTorch implements it for: ",
+                              others.empty() ? std::string("no device") : others, ")");
+}
+
 void run_fallback(const c10::OperatorHandle& op, torch::jit::Stack* stack, OpInfo& info) {
   info.counter->fallback.fetch_add(1, std::memory_order_relaxed);
+  check_cpu_kernel(op, *stack, info);
   apply_policy(info);
   FallbackCall(info).run(op, stack);
 }

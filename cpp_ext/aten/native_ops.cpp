@@ -17,7 +17,9 @@
 #include "aten/native/nll.h"
 #include "aten/native/pool.h"
 #include "aten/native/reduce.h"
+#include "aten/native/rnn_cells.h"
 #include "aten/native/softmax.h"
+#include "aten/native/sync_batch_norm.h"
 #include "aten/native_or_fallback.h"
 
 namespace {
@@ -30,6 +32,7 @@ constexpr BinaryOp Add = BinaryOp::Add, Sub = BinaryOp::Sub, Mul = BinaryOp::Mul
 constexpr n::FloatElementwise ew{};
 constexpr n::ArithElementwise arith{};
 constexpr n::FloatForeach fe{};
+constexpr ::rustorch::registration::AnyPlain any{};
 }  // namespace
 
 TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
@@ -199,4 +202,20 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   RUSTORCH_OP(m, _foreach_lerp_List, n::foreach_lerp_list_op, fe);
   RUSTORCH_OP(m, _foreach_lerp__List, n::foreach_lerp_list_op_, fe);
   RUSTORCH_OP(m, _foreach_zero_, n::foreach_zero, n::foreach_zero_ok);
+
+  // --- CUDA-only ops stock torch.nn reaches on a non-CPU device ---------------------------------
+  // CPU has no kernel for these, so the fallback cannot serve them: a non-plain input (ZeroTensor,
+  // lazy conj) fails there with an error naming the op and the device.
+  // Fused recurrent cells (native/rnn_cells): nn.LSTM / nn.GRU / LSTMCell / GRUCell.
+  RUSTORCH_OP(m, _thnn_fused_lstm_cell, n::lstm_cell, any);
+  RUSTORCH_OP(m, _thnn_fused_lstm_cell_backward_impl, n::lstm_cell_backward_impl, any);
+  RUSTORCH_OP(m, _thnn_fused_gru_cell, n::gru_cell, any);
+  RUSTORCH_OP(m, _thnn_fused_gru_cell_backward, n::gru_cell_backward, any);
+  // SyncBatchNorm's statistics (native/sync_batch_norm), with two or more ranks.
+  RUSTORCH_OP(m, batch_norm_stats, n::batch_norm_stats, any);
+  RUSTORCH_OP(m, batch_norm_elemt, n::batch_norm_elemt, any);
+  RUSTORCH_OP(m, batch_norm_gather_stats, n::batch_norm_gather_stats, any);
+  RUSTORCH_OP(m, batch_norm_gather_stats_with_counts, n::batch_norm_gather_stats_with_counts, any);
+  RUSTORCH_OP(m, batch_norm_backward_reduce, n::batch_norm_backward_reduce, any);
+  RUSTORCH_OP(m, batch_norm_backward_elemt, n::batch_norm_backward_elemt, any);
 }

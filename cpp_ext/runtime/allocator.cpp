@@ -1,5 +1,6 @@
 #include "runtime/allocator.h"
 
+#include <c10/core/Allocator.h>
 #include <c10/util/Exception.h>
 
 #include <cstdlib>
@@ -84,7 +85,7 @@ c10::DataPtr DeviceAllocator::allocate(size_t nbytes) {
   if (nbytes == 0) return c10::DataPtr(nullptr, dev);
   const size_t size = round_size(nbytes);
   const size_t pool = size <= kSmallLimit ? kSmallPool : kLargePool;
-  std::lock_guard<std::mutex> lock(mutex_);
+  std::unique_lock<std::mutex> lock(mutex_);
   DeviceState& st = state(device);
   Block* block = nullptr;
   auto it = st.free_lists.find(size);
@@ -115,6 +116,13 @@ c10::DataPtr DeviceAllocator::allocate(size_t nbytes) {
   update(st.stats.allocated_bytes, pool, static_cast<int64_t>(size));
   update(st.stats.active_bytes, pool, static_cast<int64_t>(size));
   update(st.stats.requested_bytes, pool, static_cast<int64_t>(nbytes));
+  const size_t allocated = st.stats.allocated_bytes[kAllPools].current;
+  const size_t reserved = st.stats.reserved_bytes[kAllPools].current;
+  lock.unlock();
+  // torch.profiler(profile_memory=True) learns about device memory only from the allocator, as
+  // CUDA's caching allocator reports it (a no-op unless the profiler records memory).
+  c10::reportMemoryUsageToProfiler(block->ptr, static_cast<int64_t>(size), allocated, reserved,
+                                   dev);
   return c10::DataPtr(block->ptr, block, &DeviceAllocator::free_block, dev);
 }
 
@@ -122,8 +130,25 @@ void DeviceAllocator::free_block(void* ctx) {
   auto* block = static_cast<Block*>(ctx);
   DeviceAllocator& self = device_allocator();
   const size_t pool = block->size <= kSmallLimit ? kSmallPool : kLargePool;
-  std::lock_guard<std::mutex> lock(self.mutex_);
+  void* const ptr = block->ptr;
+  const auto freed = static_cast<int64_t>(block->size);
+  const c10::Device dev(c10::DeviceType::PrivateUse1, block->device);
+  std::unique_lock<std::mutex> lock(self.mutex_);
   DeviceState& st = self.state(block->device);
+  // Reported after unlocking, whichever way the block leaves (cached or returned to the system).
+  struct Report {
+    std::unique_lock<std::mutex>& lock;
+    DeviceState& st;
+    void* ptr;
+    int64_t freed;
+    c10::Device dev;
+    ~Report() {
+      const size_t allocated = st.stats.allocated_bytes[kAllPools].current;
+      const size_t reserved = st.stats.reserved_bytes[kAllPools].current;
+      lock.unlock();
+      c10::reportMemoryUsageToProfiler(ptr, -freed, allocated, reserved, dev);
+    }
+  } report{lock, st, ptr, freed, dev};
   update(st.stats.allocation, pool, -1);
   update(st.stats.active, pool, -1);
   update(st.stats.allocated_bytes, pool, -static_cast<int64_t>(block->size));
