@@ -258,3 +258,11 @@ def test_example_pipeline_runs_small(tmp_path):
     assert len(train_runs) == 4 and {d["config"]["device"] for d in train_runs} == {"rustorch"}
     (report,) = _stage_runs(runs, "report")
     assert (runs / report["run_id"] / "artifacts" / "outputs" / "report.html").stat().st_size > 1000
+    # A training stage's run replays on its own, bit for bit (issue 13: the pipeline example).
+    first = runs / train_runs[0]["run_id"]
+    proc = subprocess.run([sys.executable, "-m", "rustorch_tools", "replay", str(first), "--into",
+                           str(tmp_path / "replays"), "--json"], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert out["divergence"] is None and out["compared_values"] >= 3

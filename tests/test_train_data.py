@@ -158,3 +158,17 @@ def test_vars_may_name_paths_relative_to_the_pipeline_file(tmp_path):
     path.write_text('[vars]\nx = "${pipeline.runs_dir}/y"\n[stages.a]\ncommand = ["true"]\n')
     with pytest.raises(PipelineError, match=r"\[vars\] x: \$\{pipeline.runs_dir\}: a var may reference"):
         parse(path)
+
+
+def test_train_module_cli_errors_are_exit_2(tmp_path, capsys):
+    from rustorch_tools.train.__main__ import main
+
+    assert main(["--config-json", "[1]", "--runs-dir", str(tmp_path / "runs")]) == 2
+    assert main(["--config-json", '{"model": {"name": "nope"}}']) == 2
+    assert "unknown" in capsys.readouterr().err
+    cfg = {"device": "cpu", "model": {"name": "mnist_cnn"}, "optimizer": {"name": "sgd"},
+           "data": {"name": "mnist", "root": str(tmp_path / "no-data")}}
+    (tmp_path / "c.json").write_text(__import__("json").dumps(cfg))
+    assert main([str(tmp_path / "c.json"), "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "bad data" in err and str(tmp_path / "no-data" / "MNIST" / "raw") in err

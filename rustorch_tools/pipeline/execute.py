@@ -93,9 +93,10 @@ def _run_body(spec: dict[str, Any], run: Any, outputs_dir: Path, log: Path) -> d
     here = str(outputs_dir)
     spec = {**spec, "body": _self_refs(spec["body"], here), "params": _self_refs(spec["params"], here)}
     if kind == "train":
-        from ..train.config import train_in_run
+        from ..train.config import record_for_replay, train_in_run
 
-        return train_in_run(spec["body"], run)
+        body = spec["body"]  # recorded so that `replay` can train this run again on its own
+        return train_in_run(body, run, on_run_start=lambda r: record_for_replay(body, r))
     if kind == "python":
         from ..typecheck import accepts_any_keyword, check_params, parameters
         from .spec import CONTEXT_PARAM, _load_entry

@@ -196,16 +196,16 @@ def run_config(config: dict[str, Any], runs_dir: str | os.PathLike[str] = "runs"
     cfg = resolve(config)
     with start_run(root=str(runs_dir), name=cfg["name"], config=cfg, seed=cfg["seed"], run_id=run_id,
                    parent=parent, tags=tags) as run:
-        if on_run_start is not None:
-            seed_everything(cfg["seed"])
-            on_run_start(run)
-        return train_in_run(cfg, run, resume=resume, **trainer_kwargs)
+        return train_in_run(cfg, run, resume=resume, on_run_start=on_run_start, **trainer_kwargs)
 
 
 def train_in_run(config: dict[str, Any], run: Any, *, resume: bool = False,
-                 **trainer_kwargs: Any) -> dict[str, Any]:
+                 on_run_start: Callable[[Any], None] | None = None, **trainer_kwargs: Any) -> dict[str, Any]:
     """The body of `run_config` for a run opened by the caller (a pipeline stage's run)."""
     cfg = resolve(config)
+    if on_run_start is not None:
+        seed_everything(cfg["seed"])
+        on_run_start(run)
     trainer = build_trainer(cfg, run, **trainer_kwargs)
     run.log_params({"model": cfg["model"]["name"], "optimizer": cfg["optimizer"]["name"],
                     "data": cfg["data"]["name"], "device": str(trainer.device),
@@ -217,6 +217,32 @@ def train_in_run(config: dict[str, Any], run: Any, *, resume: bool = False,
     return {"run_id": run.run_id, "run_dir": str(run.dir), "metrics": result.metrics,
             "epochs": result.epochs, "steps": result.step, "stopped_early": result.stopped_early,
             "config": cfg}
+
+
+def data_files(config: dict[str, Any]) -> list[Path]:
+    """The files the config's dataset reads (what a replay record digests): the IDX files of
+    an `mnist` root; none for the generated sets."""
+    data = config["data"]
+    if data["name"] == "mnist":
+        from .data import mnist_files
+
+        return mnist_files(data["root"])
+    return []
+
+
+def record_for_replay(config: dict[str, Any], run: Any) -> None:
+    """Record `run` for `replay` as a run of the config alone: `python -m rustorch_tools.train
+    --config-json <resolved config> --runs-dir <its RUNS_DIR>` trains it again (an
+    `on_run_start` callback: the pipeline's train stages and `python -m rustorch_tools.train`
+    use it)."""
+    import json
+
+    from ..repro.record import record_entry_point
+
+    cfg = resolve(config)
+    argv = ["--config-json", json.dumps(cfg, sort_keys=True, allow_nan=False), "--runs-dir", str(Path(run.dir).parent)]
+    record_entry_point(run, module="rustorch_tools.train", argv=argv, data_files=data_files(cfg),
+                       device=str(pick_device(cfg["device"])))
 
 
 def describe_config() -> str:
