@@ -104,7 +104,7 @@ def test_watch_quarantines_fires_hooks_and_stops_on_sigterm(runs, tmp_path):
     hook = f"{sys.executable} -c \"import sys; open({str(hook_out)!r}, 'w').write(sys.stdin.read())\""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     proc = subprocess.Popen([sys.executable, "-m", "rustorch_tools", "watch", str(runs), "--every", "1h",
-                             "--quarantine", "--hook", hook, "-j", "1"],
+                             "--quarantine", "--hook", hook, "-j", "1", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 120
     while not read_history(runs) and time.monotonic() < deadline:

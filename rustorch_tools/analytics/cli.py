@@ -287,13 +287,16 @@ def export_cmd(runs_dir: Path, fmt: str, metrics: str | None, device: bool, wide
 @click.option("--drift-value", type=click.Choice(VALUE_KINDS), default="final", show_default=True,
               help="Which value of each run the drift view plots.")
 @click.option("--title", default="rustorch runs report", show_default=True, help="Page title.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {output, bytes, runs, unreadable_runs, gate_failures} as JSON on stdout.")
 def report_cmd(runs_dir: Path, output: Path, metric_names: tuple[str, ...], max_curves: int,
                baseline: str | None, rule_texts: tuple[str, ...], rules_file: Path | None,
                drift_metric: str | None, drift_threshold: float | None, drift_value: str,
-               title: str) -> None:
+               title: str, as_json: bool) -> None:
     """Write a self-contained HTML report: curves, comparison, gates, drift.
 
-    Exits 1 when gate rules are given and some run fails them.
+    Exit codes: 0 written, 1 gate rules are given and some run fails them, 2 usage or I/O
+    error.
     """
     with _errors_as_exit2(), RunSource() as source:
         rules = [gates_mod.parse_rule(t) for t in rule_texts]
@@ -309,7 +312,12 @@ def report_cmd(runs_dir: Path, output: Path, metric_names: tuple[str, ...], max_
         text, failed = render_report(ix, opts)
         with _output(output) as out:
             out.write(text)
-    click.echo(f"wrote {output}" + (f" ({failed} run(s) failed the gate)" if failed else ""), err=True)
+        counts = {"runs": len(ix.summaries()), "unreadable_runs": len(ix.broken())}
+    if as_json:
+        click.echo(dumps({"output": str(output), "bytes": len(text.encode()), **counts,
+                          "gate_failures": failed}))
+    else:
+        click.echo(f"wrote {output}" + (f" ({failed} run(s) failed the gate)" if failed else ""), err=True)
     sys.exit(1 if failed else 0)
 
 
