@@ -306,6 +306,8 @@ def report_cmd(runs_dir: Path, output: Path, metric_names: tuple[str, ...], max_
             raise click.UsageError("gate rules in a report need --baseline RUN")
         ix = source.index(runs_dir)
         _warn_broken(ix.broken())
+        if baseline is not None:  # an id, a unique id prefix or a run name
+            baseline = source.get(baseline, runs_dir).run_id
         opts = ReportOptions(metrics=list(metric_names) or None, max_curves=max_curves,
                              baseline=baseline, rules=rules, drift_metric=drift_metric,
                              drift_threshold=drift_threshold, drift_value=drift_value, title=title)
