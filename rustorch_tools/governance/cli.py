@@ -168,11 +168,11 @@ def release_cmd(run_id: str, runs_dir: Path, as_json: bool) -> None:
     Exit 0 released, 1 it still has errors (it stays in quarantine), 2 usage or I/O error
     (not in quarantine, a run with that id already in RUNS_DIR).
     """
+    qdir = RunStore(runs_dir).quarantine_dir
     try:
-        run_id = select_run(runs_dir / layout.QUARANTINE_DIR, run_id).name
+        run_id = select_run(qdir, run_id).name
     except (RunNotFoundError, InvalidNameError) as e:
-        raise click.UsageError(str(e).replace(f" in {runs_dir / layout.QUARANTINE_DIR}",
-                                              f" in quarantine ({runs_dir / layout.QUARANTINE_DIR})")) from e
+        raise click.UsageError(str(e).replace(f" in {qdir}", f" in quarantine ({qdir})")) from e
     try:
         out = release_run(runs_dir, run_id)
     except ReleaseError as e:

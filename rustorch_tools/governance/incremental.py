@@ -102,7 +102,7 @@ def _result_from_json(folder: str, doc: list[Any]) -> RunResult:
 
 
 def cache_path(runs_dir: Path) -> Path:
-    return Path(runs_dir) / layout.INDEX_DIR / CACHE_NAME
+    return RunStore(runs_dir).index_path / CACHE_NAME
 
 
 def load_cache(runs_dir: Path) -> dict[str, Any]:
@@ -224,7 +224,7 @@ def append_history(runs_dir: Path, out: PassOutcome, mode: str, now: float) -> N
 
 def read_history(runs_dir: Path, limit: int = 100_000) -> list[dict[str, Any]]:
     """The history lines (bad lines skipped), oldest first, at most the last `limit`."""
-    path = Path(runs_dir) / layout.AUDIT_DIR / HISTORY_NAME
+    path = RunStore(runs_dir).audit_dir / HISTORY_NAME
     if path.is_symlink() or not path.is_file():
         return []
     out = []

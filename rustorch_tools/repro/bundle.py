@@ -89,7 +89,8 @@ def pack(entries: dict[str, bytes], meta: dict[str, Any]) -> bytes:
 
 
 def write(path: Path, data: bytes) -> None:
-    atomic.atomic_write_bytes(path, data)
+    """A user's output file: atomic, 0644, a link at `path` replaced, never written through."""
+    atomic.write_output(path, data)
 
 
 def metric_lines(run_dir: Path) -> bytes:

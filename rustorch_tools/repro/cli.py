@@ -19,6 +19,7 @@ import click
 
 from ..errors import InvalidNameError, RunNotFoundError, RustorchToolsError
 from ..store import layout
+from ..store.runstore import find_run
 from ..store.select import select_run
 from . import bundle as bundle_mod
 from . import signing
@@ -51,9 +52,9 @@ def locate_run(arg: str, runs_dir: Path | None) -> Path:
         try:
             return select_run(runs_dir, arg)
         except (InvalidNameError, RunNotFoundError) as exc:
-            if not (path.is_dir() and (path / layout.RUN_JSON).exists()):
+            if not (path.is_dir() and find_run(path) is not None):
                 raise click.UsageError(str(exc)) from None
-    if path.is_dir() and (path / layout.RUN_JSON).exists():
+    if path.is_dir() and find_run(path) is not None and path.name != layout.CHECKPOINTS:
         return path
     raise click.UsageError(f"{arg!r} is not a run folder"
                            + ("" if runs_dir else " (give RUNS_DIR to look up run ids)"))
@@ -137,7 +138,7 @@ def sign_cmd(bundle: Path, key: Path, as_json: bool) -> None:
     out = signing.signature_path(bundle)
     from ..store import atomic
 
-    atomic.atomic_write_bytes(out, json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n")
+    atomic.write_output(out, json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n")
     _emit(as_json, {"bundle": str(bundle), "signature": str(out), "key_id": doc["key_id"]},
           f"signed {bundle} with key {doc['key_id']}: {out}")
 

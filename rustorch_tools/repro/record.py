@@ -199,7 +199,7 @@ def record_entry_point(
         if settings.get("of"):
             run.set_tags({"replay_of": str(settings["of"])})
         if settings.get("run_id_file"):
-            atomic.atomic_write_bytes(settings["run_id_file"], run.run_id.encode())
+            atomic.write_output(settings["run_id_file"], run.run_id.encode())
     return record
 
 

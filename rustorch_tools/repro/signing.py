@@ -91,7 +91,7 @@ def keygen(prefix: Path) -> tuple[Path, Path]:
         fh.write(priv)
         fh.flush()
         os.fsync(fh.fileno())
-    atomic.atomic_write_bytes(pub_path, pub)
+    atomic.write_output(pub_path, pub)
     return priv_path, pub_path
 
 
