@@ -139,3 +139,15 @@ def test_atomic_write_errors_name_the_users_path(tmp_path):
         atomic.atomic_write_bytes(target, b"{}")
     assert info.value.filename == str(target)
     assert not [p for p in tmp_path.iterdir() if p.name != "out.json"]  # no temp file left
+
+
+def test_select_run_by_name_survives_hostile_run_files(tmp_path, runs):
+    root = tmp_path / "runs"
+    for name in ("deep", "fifo", "huge"):
+        (root / name).mkdir()
+    (root / "deep" / "run.json").write_text("[" * 100_000)
+    os.mkfifo(root / "fifo" / "run.json")
+    (root / "huge" / "run.json").write_text('{"name": 1e999999}')
+    assert select_run(root, "cifar").name == runs["cifar2"]  # reads every run.json, hangs on none
+    res = _invoke(["runs", "list", "runs"], tmp_path)
+    assert res.exit_code == 1 and res.output.count("unreadable") == 3, res.output
