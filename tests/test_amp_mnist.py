@@ -7,12 +7,11 @@ Short version on 8000 images of the shipped subset; the slow one trains on all 2
 
 from __future__ import annotations
 
+import mnist_data as datasets
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from rustorch_tools import datasets
 
 DEV = "rustorch"
 

@@ -16,9 +16,8 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from support.local_launch import free_port  # noqa: E402
 from test_distributed import REPO, entry_point_env  # noqa: E402
-
-from rustorch_device.distributed.local import free_port  # noqa: E402
 
 EXAMPLE = str(REPO / "examples" / "ddp_mnist.py")
 BATCH = 16  # per rank

@@ -1,5 +1,5 @@
-"""layer_norm / group_norm on rustorch give CPU's outputs and gradients bit for bit, also over a
-one-element normalized shape, where x - mean is rounding noise scaled by 1/sqrt(eps) and the
+"""layer_norm / group_norm on rustorch match CPU (group_norm bit for bit: CPU's kernel on the
+fallback; layer_norm within 1e-5 of float64: native), also over a one-element normalized shape, where x - mean is rounding noise scaled by 1/sqrt(eps) and the
 composite (batch_norm based) statistics used to move the weight gradient by up to 2.4e-4."""
 
 from __future__ import annotations
@@ -13,20 +13,25 @@ def _both(fn, *tensors: torch.Tensor):
     cpu = [t.detach().clone().requires_grad_() for t in tensors]
     dev = [t.detach().to("rustorch").requires_grad_() for t in tensors]
     out_c, out_d = fn(*cpu), fn(*dev)
-    g = torch.randn(out_c.shape)
+    g = torch.randn(out_c.shape, generator=torch.Generator().manual_seed(1)).to(out_c.dtype)
     out_c.backward(g)
     out_d.backward(g.to("rustorch"))
     return [out_c] + [t.grad for t in cpu], [out_d.cpu()] + [t.grad.cpu() for t in dev]
 
 
 @pytest.mark.parametrize("shape", [(64, 1), (8, 3, 1), (16, 32)])
-def test_layer_norm_matches_cpu_exactly(shape):
+def test_layer_norm_matches_float64_reference(shape):
+    """The native layer_norm (aten/native/layer_norm) keeps its statistics in double, so it is
+    compared with CPU's float64 result: over a one-element shape CPU's own float32 kernel
+    returns rounding noise there (x - mean != 0), which is not a reference to match bit for bit."""
     torch.manual_seed(0)
     x = torch.randn(*shape) * 3 + 1
     w, b = torch.randn(shape[-1]), torch.randn(shape[-1])
-    ref, got = _both(lambda x, w, b: F.layer_norm(x, (shape[-1],), w, b), x, w, b)
+    fn = lambda x, w, b: F.layer_norm(x, (shape[-1],), w, b)  # noqa: E731
+    ref, _ = _both(fn, x.double(), w.double(), b.double())
+    _, got = _both(fn, x, w, b)
     for r, g in zip(ref, got, strict=True):
-        torch.testing.assert_close(g, r.detach(), rtol=0, atol=0)
+        torch.testing.assert_close(g, r.detach().float(), rtol=1e-5, atol=1e-5)
 
 
 def test_group_norm_matches_cpu_exactly():

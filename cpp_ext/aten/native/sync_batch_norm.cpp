@@ -97,7 +97,7 @@ std::tuple<Tensor, Tensor> batch_norm_gather_stats(const Tensor& input, const Te
                                   const std::optional<Tensor>& running_var, double momentum,
                                   double eps, int64_t count) {
   const Tensor counts = at::full({mean.size(0)}, static_cast<double>(count), mean.options());
-  return batch_norm_gather_stats_with_counts(input, mean, invstd, running_mean, running_var, momentum, eps, counts);
+  return native::batch_norm_gather_stats_with_counts(input, mean, invstd, running_mean, running_var, momentum, eps, counts);
 }
 
 std::tuple<Tensor, Tensor, Tensor, Tensor> batch_norm_backward_reduce(
