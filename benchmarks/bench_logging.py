@@ -1,14 +1,16 @@
-"""Logging throughput: 1,000,000 metric points through `Run.log_metrics` and `Run.log_batch`
-next to plain JSONL writers (json.dumps / orjson.dumps + buffered write, no CRC, no locking)
-in the same run; reading them back with `read_metrics` next to a plain json.loads loop; then
-the full stress case, 8 processes x 10,000 rows into one run, checked row by row.
+"""Logging throughput: 1,000,000 metric points through `Run.log_metrics` (one call per row),
+`Run.log_batch` (rows) and `Run.log_columns` (columns) next to plain JSONL writers
+(json.dumps / orjson.dumps + buffered write, no CRC, no locking) in the same run; reading
+them back with `read_metrics` next to a plain json.loads loop; then the stress case,
+8 processes x 10,000 rows into one run, checked row by row.
 
     python benchmarks/bench_logging.py [--points 1000000] [--metrics-per-row 10]
 
-Prints one JSON line per case: wall and CPU time (CPU time is the fairer comparison on a
-shared machine), peak RSS of the measuring process, and the ratios against the plain writer.
-Every line carries the load average and thread count (numbers on a loaded machine are
-preliminary). Goal (issue 12): 1M points in <= 0.3 s.
+Prints one JSON line per case (benchmarks/harness.py conventions): `s` wall seconds of the
+whole case in a fresh process (start_run and finish included), `cpu_s`, peak RSS, and
+`ratio` = ours / the plain `json.dumps` writer (lower is better). Goal (issue 12): 1M points
+in <= 0.3 s (`goal_s`; benchmarks/summary.py lists it) for the batch calls. Every line
+carries the load average and thread count: numbers from a loaded machine are preliminary.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
 
 import rustorch_tools  # noqa: E402
 from rustorch_tools.store import jsonl, layout  # noqa: E402
@@ -70,6 +76,16 @@ def rustorch_batch_writer(root: Path, rows: int, k: int) -> None:
                            for step in range(first, min(rows, first + 1000))], start_step=first)
 
 
+def rustorch_columns_writer(root: Path, rows: int, k: int) -> None:
+    import numpy as np
+
+    names = _names(k)
+    with rustorch_tools.start_run(root, name="bench-columns") as run:
+        for first in range(0, rows, 10_000):
+            steps = np.arange(first, min(rows, first + 10_000))
+            run.log_columns({name: steps * 0.001 + i for i, name in enumerate(names)})
+
+
 def plain_reader(root: Path, rows: int, k: int) -> None:
     cols: dict[str, list] = {}
     with open(root / "plain.jsonl", "rb") as fh:
@@ -80,12 +96,8 @@ def plain_reader(root: Path, rows: int, k: int) -> None:
 
 def rustorch_reader(root: Path, rows: int, k: int) -> None:
     (run_dir,) = [p for p in root.iterdir() if p.name.endswith(tuple("0123456789abcdef"))
-                  and "-bench-" in p.name and "batch" not in p.name]
+                  and "-bench-" in p.name and "batch" not in p.name and "columns" not in p.name]
     rustorch_tools.read_metrics(run_dir, as_pandas=False)
-
-
-def _context() -> dict[str, object]:
-    return {"loadavg": [round(x, 2) for x in os.getloadavg()], "threads": os.cpu_count()}
 
 
 def rustorch_writer(root: Path, rows: int, k: int) -> None:
@@ -110,7 +122,13 @@ def measure(fn, root: Path, rows: int, k: int) -> tuple[float, float, int, int]:
     queue = ctx.Queue()
     proc = ctx.Process(target=_measure, args=(fn, root, rows, k, queue))
     proc.start()
-    result = queue.get()
+    while True:  # a child that dies (an exception) must not leave us waiting forever
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except Empty:
+            if not proc.is_alive():
+                raise SystemExit(f"{fn.__name__} failed (exit code {proc.exitcode})") from None
     proc.join()
     return result
 
@@ -156,27 +174,30 @@ def main() -> None:
         root = Path(tmp)
         plain = measure(plain_writer, root, rows, k)
         cases = (("plain_jsonl", plain), ("plain_orjson", measure(plain_orjson_writer, root, rows, k)),
-                 ("rustorch_tools", measure(rustorch_writer, root, rows, k)),
-                 ("rustorch_tools_log_batch", measure(rustorch_batch_writer, root, rows, k)))
+                 ("log_metrics", measure(rustorch_writer, root, rows, k)),
+                 ("log_batch", measure(rustorch_batch_writer, root, rows, k)),
+                 ("log_columns", measure(rustorch_columns_writer, root, rows, k)))
         for name, (wall, cpu, peak, growth) in cases:
-            print(json.dumps({
-                "case": f"log_{args.points}_points_{k}_per_row", "writer": name, "wall_s": round(wall, 3),
-                "cpu_s": round(cpu, 3), "cpu_ratio_vs_plain": round(cpu / plain[1], 2),
-                "points_per_s": round(args.points / wall), "peak_rss_mb": round(peak / 1024, 1),
-                "rss_growth_mb": round(growth / 1024, 1),
-                "ratio_vs_plain": round(wall / plain[0], 2), "goal_s": 0.3,
-                "goal_met": wall <= 0.3 if name.startswith("rustorch") else None, **_context(),
-            }))
+            row = {
+                "case": f"log_{args.points}_points_{k}_per_row_{name}", "group": "logging",
+                "impl": name, "s": round(wall, 3), "cpu_s": round(cpu, 3),
+                "ratio": round(wall / plain[0], 3), "reference": "plain_jsonl",
+                "cpu_ratio": round(cpu / plain[1], 3), "points_per_s": round(args.points / wall),
+                "peak_rss_mb": round(peak / 1024, 1), "rss_growth_mb": round(growth / 1024, 1),
+            }
+            if name in ("log_batch", "log_columns"):
+                row["goal_s"] = 0.3
+            harness.emit(row)
         plain_read = measure(plain_reader, root, rows, k)
         ours_read = measure(rustorch_reader, root, rows, k)
         for name, (wall, cpu, peak, _) in (("plain_json_loads", plain_read), ("read_metrics", ours_read)):
-            print(json.dumps({
-                "case": f"read_{args.points}_points_as_columns", "reader": name,
-                "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
-                "ratio_vs_plain": round(wall / plain_read[0], 2), "peak_rss_mb": round(peak / 1024, 1),
-                **_context(),
-            }))
-        print(json.dumps({**multi_process(root, args.procs, args.proc_rows), **_context()}))
+            harness.emit({
+                "case": f"read_{args.points}_points_as_columns_{name}", "group": "logging",
+                "impl": name, "s": round(wall, 3), "cpu_s": round(cpu, 3),
+                "ratio": round(wall / plain_read[0], 3), "reference": "plain_json_loads",
+                "peak_rss_mb": round(peak / 1024, 1),
+            })
+        harness.emit({**multi_process(root, args.procs, args.proc_rows), "group": "logging"})
 
 
 if __name__ == "__main__":

@@ -13,11 +13,10 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
-
-import torch
 
 Fn = Callable[[], object]
 
@@ -62,10 +61,19 @@ def race(cases: Mapping[str, Fn], repeat: int) -> dict[str, list[float]]:
     return times
 
 
+def _threads() -> int:
+    """torch's intra-op threads when torch is loaded; else the CPUs this process may use (a
+    benchmark of pure-Python tools does not import torch just to say so: it costs ~300 MB)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return torch.get_num_threads()
+    return len(os.sched_getaffinity(0))
+
+
 def context() -> dict[str, Any]:
     """What a number was measured under: intra-op threads and the 1/5/15-minute load average."""
     return {
-        "threads": torch.get_num_threads(),
+        "threads": _threads(),
         "load_avg": [round(v, 2) for v in os.getloadavg()],
     }
 

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
+from support import analytics_synth as synthetic
 
-from rustorch_tools.analytics import synthetic
 from rustorch_tools.cli import cli
 from rustorch_tools.governance.incremental import validate_incremental
 from rustorch_tools.store import layout

@@ -153,7 +153,8 @@ def _selected(text: str | None, runs: list) -> list[str] | None:
 @click.command("graph")
 @click.argument("runs_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["dot", "json"]), default="dot", show_default=True)
-@click.option("--descendants", metavar="RUN", help="Only RUN and the runs descending from it.")
+@click.option("--descendants", metavar="RUN",
+              help="Only RUN (id, unique id prefix or name) and the runs descending from it.")
 @click.option("--no-config-edges", is_flag=True, help="Leave out the same-config edges.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
 def graph_cmd(runs_dir: Path, fmt: str, descendants: str | None, no_config_edges: bool,
@@ -167,8 +168,7 @@ def graph_cmd(runs_dir: Path, fmt: str, descendants: str | None, no_config_edges
             graph = lineage.build_graph(runs, config_edges=not no_config_edges)
             text = dumps(graph) if fmt == "json" else lineage.to_dot(graph)
         else:
-            if descendants not in {r.run_id for r in runs}:
-                raise CommandError(f"run {descendants!r} not found in {runs_dir}")
+            descendants = source.get(descendants, runs_dir).run_id  # id, prefix or name
             desc = lineage.descendants(runs, descendants)
             if fmt == "json":
                 text = dumps({"root": descendants, "descendants": desc})
@@ -245,7 +245,8 @@ def gate_cmd(run: str, baseline: str, runs_dir: Path | None, rule_texts: tuple[s
 @click.option("--metrics", metavar="LIST", help='Comma-separated names or globs, e.g. "loss,acc" or "device/*".')
 @click.option("--device", is_flag=True, help='Device telemetry only (same as --metrics "device/*").')
 @click.option("--wide", is_flag=True, help="One column per metric instead of one record per value.")
-@click.option("--run", "run_ids", multiple=True, metavar="RUN", help="Only these runs (repeatable).")
+@click.option("--run", "run_ids", multiple=True, metavar="RUN",
+              help="Only these runs (id, unique id prefix or name; repeatable).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path))
 def export_cmd(runs_dir: Path, fmt: str, metrics: str | None, device: bool, wide: bool,
                run_ids: tuple[str, ...], output: Path | None) -> None:
@@ -255,10 +256,9 @@ def export_cmd(runs_dir: Path, fmt: str, metrics: str | None, device: bool, wide
     patterns = [export_mod.DEVICE_PATTERN] if device else _metric_list(metrics)
     with _errors_as_exit2(), RunSource() as source:
         ix = source.index(runs_dir)
-        runs = ix.summaries(run_ids) if run_ids else ix.summaries()
-        missing = set(run_ids) - {r.run_id for r in runs}
-        if missing:
-            raise CommandError(f"run(s) not found or unreadable: {', '.join(sorted(missing))}")
+        # --run: an id, a unique id prefix or a run name, as everywhere
+        runs = list({r.run_id: r for r in (source.get(a, runs_dir) for a in run_ids)}.values()) \
+            if run_ids else ix.summaries()
         _warn_broken(ix.broken())
         names = export_mod.select_metrics({n for r in runs for n in r.metrics}, patterns)
         if patterns is not None and not names:
@@ -287,13 +287,16 @@ def export_cmd(runs_dir: Path, fmt: str, metrics: str | None, device: bool, wide
 @click.option("--drift-value", type=click.Choice(VALUE_KINDS), default="final", show_default=True,
               help="Which value of each run the drift view plots.")
 @click.option("--title", default="rustorch runs report", show_default=True, help="Page title.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {output, bytes, runs, unreadable_runs, gate_failures} as JSON on stdout.")
 def report_cmd(runs_dir: Path, output: Path, metric_names: tuple[str, ...], max_curves: int,
                baseline: str | None, rule_texts: tuple[str, ...], rules_file: Path | None,
                drift_metric: str | None, drift_threshold: float | None, drift_value: str,
-               title: str) -> None:
+               title: str, as_json: bool) -> None:
     """Write a self-contained HTML report: curves, comparison, gates, drift.
 
-    Exits 1 when gate rules are given and some run fails them.
+    Exit codes: 0 written, 1 gate rules are given and some run fails them, 2 usage or I/O
+    error.
     """
     with _errors_as_exit2(), RunSource() as source:
         rules = [gates_mod.parse_rule(t) for t in rule_texts]
@@ -303,13 +306,20 @@ def report_cmd(runs_dir: Path, output: Path, metric_names: tuple[str, ...], max_
             raise click.UsageError("gate rules in a report need --baseline RUN")
         ix = source.index(runs_dir)
         _warn_broken(ix.broken())
+        if baseline is not None:  # an id, a unique id prefix or a run name
+            baseline = source.get(baseline, runs_dir).run_id
         opts = ReportOptions(metrics=list(metric_names) or None, max_curves=max_curves,
                              baseline=baseline, rules=rules, drift_metric=drift_metric,
                              drift_threshold=drift_threshold, drift_value=drift_value, title=title)
         text, failed = render_report(ix, opts)
         with _output(output) as out:
             out.write(text)
-    click.echo(f"wrote {output}" + (f" ({failed} run(s) failed the gate)" if failed else ""), err=True)
+        counts = {"runs": len(ix.summaries()), "unreadable_runs": len(ix.broken())}
+    if as_json:
+        click.echo(dumps({"output": str(output), "bytes": len(text.encode()), **counts,
+                          "gate_failures": failed}))
+    else:
+        click.echo(f"wrote {output}" + (f" ({failed} run(s) failed the gate)" if failed else ""), err=True)
     sys.exit(1 if failed else 0)
 
 

@@ -177,7 +177,8 @@ def charts_in(context: dict[str, Any]) -> list[Chart]:
 @click.option("--value", type=click.Choice(VALUE_KINDS), default="final", show_default=True,
               help="Which per-run value the metric drift charts show.")
 @click.option("--title", default="rustorch governance dashboard", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as one JSON object.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {output, charts, runs, validation_passes, flagged} as JSON.")
 def dashboard_cmd(runs_dir: Path, output: Path, metrics: tuple[str, ...],
                   threshold_texts: tuple[str, ...], value: str, title: str, as_json: bool) -> None:
     """Write a self-contained HTML dashboard of RUNS_DIR: findings over time (validation
@@ -199,10 +200,11 @@ def dashboard_cmd(runs_dir: Path, output: Path, metrics: tuple[str, ...],
     flagged = sum(len(d["flagged"]) for d in (*context["drift"], *context["telemetry"]))
     if as_json:
         click.echo(json.dumps({"output": str(output), "charts": len(charts_in(context)),
-                               "runs": context["runs"], "validation_passes": context["history"]["passes"],
-                               "flagged": flagged}, sort_keys=True))
-    else:
-        click.echo(f"wrote {output}: {len(charts_in(context))} charts, {context['runs']} runs, "
-                   f"{context['history']['passes']} validation passes, {flagged} values past a "
-                   "threshold")
+                               "runs": context["runs"],
+                               "validation_passes": context["history"]["passes"],
+                               "flagged": flagged}))
+        raise SystemExit(1 if flagged else 0)
+    click.echo(f"wrote {output}: {len(charts_in(context))} charts, {context['runs']} runs, "
+               f"{context['history']['passes']} validation passes, {flagged} values past a "
+               "threshold")
     raise SystemExit(1 if flagged else 0)

@@ -17,10 +17,11 @@ from typing import Any
 
 import click
 
-from ..errors import RustorchToolsError
+from ..errors import InvalidNameError, RunNotFoundError, RustorchToolsError
 from ..repro.signing import load_private, load_public
 from ..store import atomic, audit, layout
 from ..store.runstore import RunStore
+from ..store.select import select_run
 from . import audit_signing
 from .findings import CODES, Finding
 from .incremental import validate_incremental
@@ -161,11 +162,17 @@ def quarantine_cmd(runs_dir: Path, dry_run: bool, as_json: bool, jobs: int | Non
 @JSON
 @_io_errors
 def release_cmd(run_id: str, runs_dir: Path, as_json: bool) -> None:
-    """Move RUN_ID back from quarantine once it validates without errors.
+    """Move RUN_ID (an id, a unique id prefix or a run name in RUNS_DIR/.quarantine) back from
+    quarantine once it validates without errors.
 
-    Exit 0 released, 1 it still has errors (it stays in quarantine), 2 not in quarantine,
-    a run with that id already in RUNS_DIR, or an I/O error.
+    Exit 0 released, 1 it still has errors (it stays in quarantine), 2 usage or I/O error
+    (not in quarantine, a run with that id already in RUNS_DIR).
     """
+    qdir = RunStore(runs_dir).quarantine_dir
+    try:
+        run_id = select_run(qdir, run_id).name
+    except (RunNotFoundError, InvalidNameError) as e:
+        raise click.UsageError(str(e).replace(f" in {qdir}", f" in quarantine ({qdir})")) from e
     try:
         out = release_run(runs_dir, run_id)
     except ReleaseError as e:
@@ -265,10 +272,23 @@ def audit_sign_cmd(runs_dir: Path, key: Path, as_json: bool) -> None:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_FINDINGS)
     if as_json:
-        click.echo(json.dumps({"signed": True, "seq": line["seq"], "hash": line["hash"],
-                               "key_id": line["key_id"]}, sort_keys=True))
+        _emit_json(line)
     else:
         click.echo(f"signed audit entry {line['seq']} ({line['hash'][:16]}…) with key {line['key_id']}")
+
+
+def _pass_line(doc: dict[str, Any]) -> str:
+    """One readable line per watch pass (the JSON line's main fields)."""
+    s = doc.get("summary") or {}
+    parts = [f"{k} {s[k]}" for k in ("runs", "runs_with_errors", "errors", "warnings") if k in s]
+    for key in ("new_errors", "quarantined"):
+        if doc.get(key):
+            parts.append(f"{key.replace('_', ' ')}: " + ", ".join(map(layout.printable, doc[key])))
+    for hook in doc.get("hooks") or []:
+        parts.append(f"hook {'ok' if hook.get('ok') else 'FAILED'}")
+    when = doc.get("time")
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) if isinstance(when, int | float) else "-"
+    return f"{stamp}  " + "; ".join(str(p) for p in parts)
 
 
 @click.command("watch")
@@ -283,7 +303,8 @@ def audit_sign_cmd(runs_dir: Path, key: Path, as_json: bool) -> None:
               help="http(s) URL POSTed the payload when a pass finds new errors.")
 @click.option("--once", is_flag=True, help="One pass, then exit (for cron / systemd timers).")
 @JOBS
-@JSON
+@click.option("--json", "as_json", is_flag=True,
+              help="Print each pass as one JSON line (docs/governance.md) instead of a text line.")
 @_io_errors
 def watch_cmd(runs_dir: Path, every: str, do_quarantine: bool, hooks: tuple[str, ...],
               webhooks: tuple[str, ...], once: bool, jobs: int | None, as_json: bool) -> None:
@@ -308,13 +329,7 @@ def watch_cmd(runs_dir: Path, every: str, do_quarantine: bool, hooks: tuple[str,
         s = out.report.summary()
         last["code"] = out.report.exit_code()
         doc = {"time": out.report.checked_at, **out.to_dict(), **extra, "summary": s}
-        if as_json:  # one JSON object per pass, one line each
-            click.echo(json.dumps(doc, sort_keys=True), nl=True)
-            return
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(out.report.checked_at))
-        new = ", ".join(layout.printable(r) for r in out.new_errors) or "none"
-        click.echo(f"{when}: checked {len(out.checked)} runs ({out.reused} unchanged), "
-                   f"new errors: {new}" + "".join(f"; {k} {v}" for k, v in sorted(s.items())), nl=True)
+        click.echo(json.dumps(doc, sort_keys=True) if as_json else _pass_line(doc))
 
     serve(runs_dir, every_s, one, max_passes=1 if once else None)
     sys.exit(last.get("code", 0) if once else 0)

@@ -92,10 +92,11 @@ _TABLE: tuple[CodeInfo, ...] = (
     CodeInfo("RT303", _E, "file digest or size differs from the manifest",
              "The file changed after it was recorded; restore it from a backup."),
     CodeInfo("RT304", _E, "file listed in the manifest is missing",
-             "Restore the file from a backup."),
+             "Restore the file from a backup (in a crashed run, `repair` forgets a checkpoint "
+             "that rotation removed)."),
     CodeInfo("RT305", _W, "file present but not listed in the manifest",
-             "Files must be added through the store; if it is genuine, `repair` cannot vouch "
-             "for it: add it with the store API."),
+             "Files must be added through the store; in a crashed run `repair` records it "
+             "`verified: false`; elsewhere it cannot vouch for it: add it with the store API."),
     CodeInfo("RT306", _I, "manifest entries are unverified (rebuilt by repair)",
              "Compare the files with a trusted copy, then re-add them through the store."),
     # status and summary
@@ -115,7 +116,8 @@ _TABLE: tuple[CodeInfo, ...] = (
     CodeInfo("RT503", _E, "duplicate run id",
              "Two folders claim the same run id; rename or quarantine one of them."),
     CodeInfo("RT504", _W, "unknown file in run folder",
-             "Move the file out of the run folder if it does not belong to the run."),
+             "Move the file out of the run folder if it does not belong to the run (`repair` "
+             "sets leftover temp files aside as .orphan files)."),
     CodeInfo("RT505", _W, "unknown entry at the top of RUNS_DIR",
              "Only run folders and reserved dot-folders belong in RUNS_DIR."),
     CodeInfo("RT506", _E, "symbolic link (or hard-linked file) inside RUNS_DIR",

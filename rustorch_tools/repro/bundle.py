@@ -89,7 +89,7 @@ def pack(entries: dict[str, bytes], meta: dict[str, Any]) -> bytes:
 
 
 def write(path: Path, data: bytes) -> None:
-    """The bundle file: atomic, mode 0644; a link at `path` is replaced, never written through."""
+    """A user's output file: atomic, 0644, a link at `path` replaced, never written through."""
     atomic.write_output(path, data)
 
 

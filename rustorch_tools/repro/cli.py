@@ -17,9 +17,10 @@ from typing import Any
 
 import click
 
-from ..errors import InvalidNameError, RustorchToolsError
+from ..errors import InvalidNameError, RunNotFoundError, RustorchToolsError
 from ..store import layout
-from ..store.runstore import RunStore
+from ..store.runstore import find_run
+from ..store.select import select_run
 from . import bundle as bundle_mod
 from . import signing
 
@@ -44,30 +45,29 @@ def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def locate_run(arg: str, runs_dir: Path | None) -> Path:
-    """A run folder given as a path, or as a run id under `runs_dir`."""
+    """A run folder given as a path, or a run id, unique id prefix or run name under
+    `runs_dir` (rustorch_tools.store.select)."""
     path = Path(arg)
     if runs_dir is not None and "/" not in arg:
         try:
-            layout.validate_run_id(arg)
-        except InvalidNameError as exc:
-            raise click.UsageError(str(exc)) from None
-        if (runs_dir / arg).is_dir():
-            return runs_dir / arg
-    if path.is_dir() and RunStore.of_run_dir(path).exists():
+            return select_run(runs_dir, arg)
+        except (InvalidNameError, RunNotFoundError) as exc:
+            if not (path.is_dir() and find_run(path) is not None):
+                raise click.UsageError(str(exc)) from None
+    if path.is_dir() and find_run(path) is not None and path.name != layout.CHECKPOINTS:
         return path
     raise click.UsageError(f"{arg!r} is not a run folder"
-                           + ("" if runs_dir else " (give --runs-dir to look up run ids)"))
-
-
-RUNS_DIR_OPT = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
-                            default=None, help="RUNS_DIR in which to look up a run id.")
-
-
-AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+                           + ("" if runs_dir else " (give RUNS_DIR to look up run ids)"))
 
 
 def _emit(as_json: bool, doc: dict[str, Any], text: str) -> None:
     click.echo(json.dumps(doc, indent=2, sort_keys=True) if as_json else text)
+
+
+RUNS_DIR_OPT = click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
+                            default=None, help="RUNS_DIR in which to look up a run id.")
+JSON_OPT = click.option("--json", "as_json", is_flag=True,
+                        help="Print the outcome as one JSON object.")
 
 
 @click.group("bundle")
@@ -81,10 +81,11 @@ def bundle_group() -> None:
               help="The bundle file to write (NAME.rtb).")
 @RUNS_DIR_OPT
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
-@AS_JSON
+@JSON_OPT
 @_errors
 def create_cmd(source: str, output: Path, runs_dir: Path | None, force: bool, as_json: bool) -> None:
-    """Bundle a recorded run (folder or id) or a pipeline file (.json/.toml/...) into OUTPUT.
+    """Bundle a recorded run (folder, or id / id prefix / name in RUNS_DIR) or a pipeline file
+    (.json/.toml/...) into OUTPUT.
 
     The same inputs give the same bytes. Exit 0 written, 1 the run cannot be bundled (it
     recorded no replay.json), 2 usage or I/O error.
@@ -99,16 +100,20 @@ def create_cmd(source: str, output: Path, runs_dir: Path | None, force: bool, as
     bundle_mod.write(output, data)
     b = bundle_mod.parse(data)
     digest = hashlib.sha256(data).hexdigest()
-    _emit(as_json, {"output": str(output), "bytes": len(data), "entries": len(b.entries) + 1, "sha256": digest},
+    _emit(as_json, {"output": str(output), "bytes": len(data), "entries": len(b.entries) + 1,
+                    "sha256": digest},
           f"wrote {output} ({len(data)} bytes, {len(b.entries) + 1} entries, sha256 {digest})")
 
 
 @bundle_group.command("keygen")
 @click.argument("prefix", type=click.Path(dir_okay=False, path_type=Path))
-@AS_JSON
+@JSON_OPT
 @_errors
 def keygen_cmd(prefix: Path, as_json: bool) -> None:
-    """Write a new Ed25519 key pair: PREFIX.key (private, mode 0600) and PREFIX.pub."""
+    """Write a new Ed25519 key pair: PREFIX.key (private, mode 0600) and PREFIX.pub.
+
+    Exit 0 written, 2 usage or I/O error (a key file exists already).
+    """
     priv, pub = signing.keygen(prefix)
     kid = signing.key_id(signing.load_public(pub))
     _emit(as_json, {"private_key": str(priv), "public_key": str(pub), "key_id": kid},
@@ -119,10 +124,13 @@ def keygen_cmd(prefix: Path, as_json: bool) -> None:
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--key", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Ed25519 private key (PEM, from `bundle keygen`).")
-@AS_JSON
+@JSON_OPT
 @_errors
 def sign_cmd(bundle: Path, key: Path, as_json: bool) -> None:
-    """Write the detached signature BUNDLE.sig (the bundle is checked first)."""
+    """Write the detached signature BUNDLE.sig (the bundle is checked first).
+
+    Exit 0 signed, 1 the bundle is invalid (not signed), 2 usage or I/O error.
+    """
     private = signing.load_private(key)
     data = bundle_mod.read_bytes_limited(bundle)
     bundle_mod.parse(data)  # never sign an unsafe or malformed bundle
@@ -141,16 +149,20 @@ def sign_cmd(bundle: Path, key: Path, as_json: bool) -> None:
               help="Ed25519 public key (PEM) the bundle must be signed with.")
 @click.option("--signature", "sig_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Signature file (default: BUNDLE.sig).")
-@AS_JSON
+@JSON_OPT
 @_errors
 def verify_cmd(bundle: Path, pubkey: Path, sig_path: Path | None, as_json: bool) -> None:
-    """Check the signature and every entry. Exit 0 valid, 1 invalid, 2 usage."""
+    """Check the signature and every entry.
+
+    Exit 0 valid, 1 invalid (signature or an entry; the reason on stderr), 2 usage or I/O
+    error.
+    """
     public = signing.load_public(pubkey)
     sig_doc = signing.read_signature(sig_path or signing.signature_path(bundle))
     data = bundle_mod.read_bytes_limited(bundle)
     signing.verify_bytes(data, sig_doc, public)
     b = bundle_mod.parse(data)
-    _emit(as_json, {"valid": True, "bundle": str(bundle), "key_id": sig_doc["key_id"],
+    _emit(as_json, {"bundle": str(bundle), "valid": True, "key_id": sig_doc["key_id"],
                     "entries": len(b.entries) + 1},
           f"valid: {bundle} signed by key {sig_doc['key_id']}, {len(b.entries) + 1} entries intact")
 
@@ -160,7 +172,10 @@ def verify_cmd(bundle: Path, pubkey: Path, sig_path: Path | None, as_json: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print bundle.json.")
 @_errors
 def show_cmd(bundle: Path, as_json: bool) -> None:
-    """List the entries and what the bundle reproduces (exit 1 when it is invalid)."""
+    """List the entries and what the bundle reproduces.
+
+    Exit 0 valid, 1 the bundle is invalid, 2 usage or I/O error.
+    """
     b = bundle_mod.load(bundle)
     if as_json:
         click.echo(json.dumps(b.index, indent=2, sort_keys=True))
@@ -185,12 +200,16 @@ def show_cmd(bundle: Path, as_json: bool) -> None:
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-C", "--target", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to extract into (created; existing files are never replaced).")
-@AS_JSON
+@JSON_OPT
 @_errors
 def extract_cmd(bundle: Path, target: Path, as_json: bool) -> None:
-    """Write the entries under TARGET, never outside it (the bundle is checked first)."""
+    """Write the entries under TARGET, never outside it (the bundle is checked first).
+
+    Exit 0 extracted, 1 the bundle is invalid (nothing written), 2 usage or I/O error.
+    """
     written = bundle_mod.extract(bundle_mod.load(bundle), target)
-    _emit(as_json, {"target": str(target), "files": [str(p) for p in written]},
+    _emit(as_json, {"bundle": str(bundle), "target": str(target),
+                    "files": [str(w) for w in written]},
           f"extracted {len(written)} files into {target}")
 
 
@@ -211,12 +230,13 @@ def extract_cmd(bundle: Path, target: Path, as_json: bool) -> None:
 def replay_cmd(source: str, runs_dir: Path | None, into: Path | None, pubkey: Path | None,
                threads: int | None, timeout_s: float | None, stream: bool,
                as_json: bool) -> None:
-    """Re-execute a run (folder or id) or a bundle (.rtb) deterministically and compare every
-    logged metric step by step with the original.
+    """Re-execute a run (folder, or id / id prefix / name in RUNS_DIR) or a bundle (.rtb)
+    deterministically and compare every logged metric step by step with the original.
 
     Exit 0 bit-identical, 1 diverged (prints the first step, metric and both values) or the
     entry point failed, 2 replay impossible (prints what differs: versions, device, data
-    digests; or the bundle, its signature or the run's record is invalid) or usage.
+    digests; or the bundle, its signature or the run's record is invalid), usage or I/O
+    error.
     """
     from . import replay as replay_mod
 

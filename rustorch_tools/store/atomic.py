@@ -58,6 +58,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -
     os.close(fd)
     try:
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _about(exc, path) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -1,7 +1,10 @@
 """CLI commands of rustorch_tools.store (added to the group in rustorch_tools.cli).
 
-    rustorch-tools runs list [--root runs] [--json]
-    rustorch-tools runs show RUN_ID [--root runs] [--json]
+    rustorch-tools runs list [RUNS_DIR] [--json]
+    rustorch-tools runs show [RUNS_DIR] RUN [--json]
+
+RUNS_DIR defaults to $RUSTORCH_RUNS_DIR (`--root DIR` / `--runs-dir DIR` are older spellings);
+RUN is a run id, a unique prefix of one, or a run name.
 
 Exit codes: 0 clean, 1 a run that cannot be read (listed, never skipped) or, for `show`, has
 corrupt metric lines or manifest mismatches, 2 usage / I/O error.
@@ -18,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+from tabulate import tabulate
 
 from ..errors import InvalidNameError, RunNotFoundError, RustorchToolsError
 from . import jsonl, layout, manifest, runs
+from .select import select_run
 
 
 def _summary_row(run_dir: Path) -> dict[str, Any]:
@@ -46,34 +51,56 @@ def runs_group() -> None:
     """Inspect the runs/ directory."""
 
 
+_RUNS_DIR_OPT = click.option("--runs-dir", "--root", "runs_dir", type=click.Path(path_type=Path),
+                             required=True)
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    """Left-aligned text columns (ids that start with digits stay ids, not numbers)."""
+    cells = [[layout.printable(r["run_id"]), r["status"], _when(r["started_at"]),
+              "-" if r["last_step"] is None else r["last_step"], layout.printable(r["name"] or ""),
+              layout.printable(r["error"] or "") if r["status"] == "unreadable" else ""]
+             for r in rows]
+    return tabulate(cells, headers=["run", "status", "started", "step", "name", "error"],
+                    tablefmt="simple", disable_numparse=True)
+
+
 @runs_group.command("list")
-@click.option("--root", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@_RUNS_DIR_OPT
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def list_runs(root: Path, as_json: bool) -> None:
-    """One line per run: id, name, status (stale running runs show as crashed), last step."""
-    if not root.is_dir():
-        raise click.UsageError(f"no runs directory at {root}")
-    rows = [_summary_row(d) for d in layout.iter_run_dirs(root)]
+def list_runs(runs_dir: Path, as_json: bool) -> None:
+    """One line per run: id, status (stale running runs show as crashed), start, last step,
+    name.
+
+    Exit codes: 0 every run readable, 1 a run cannot be read (listed with its error),
+    2 usage or I/O error.
+    """
+    if not runs_dir.is_dir():
+        raise click.UsageError(f"no runs directory at {runs_dir}")
+    rows = [_summary_row(d) for d in layout.iter_run_dirs(runs_dir)]
     if as_json:
         click.echo(json.dumps(rows))
+    elif rows:
+        click.echo(_table(rows))
     else:
-        for r in rows:
-            step = "-" if r["last_step"] is None else r["last_step"]
-            click.echo(f"{r['run_id']:<48} {r['status']:<10} {_when(r['started_at']):<19} step {step:<8} {r['name'] or ''}")
-            if r["status"] == "unreadable":
-                click.echo(f"    {r['error']}")
+        click.echo(f"no runs in {runs_dir}")
     if any(r["status"] == "unreadable" for r in rows):
         raise SystemExit(1)
 
 
 @runs_group.command("show")
-@click.argument("run_id")
-@click.option("--root", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.argument("run")
+@_RUNS_DIR_OPT
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
-def show_run(run_id: str, root: Path, as_json: bool) -> None:
-    """run.json, metric and event line checks, and manifest verification of one run."""
+def show_run(run: str, runs_dir: Path, as_json: bool) -> None:
+    """run.json, metric and event line checks, and manifest verification of one RUN (an id,
+    a unique id prefix or a run name).
+
+    Exit codes: 0 clean, 1 the run cannot be read or has corrupt metric lines or manifest
+    mismatches, 2 usage or I/O error (no such run, an ambiguous prefix).
+    """
     try:
-        run_dir = layout.run_dir(root, run_id)
+        run_dir = select_run(runs_dir, run)
         doc = runs.read_run(run_dir)
     except (RunNotFoundError, InvalidNameError) as exc:
         raise click.UsageError(str(exc)) from None
@@ -103,18 +130,19 @@ def show_run(run_id: str, root: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report))
     else:
-        click.echo(f"{doc['run_id']}  {doc['name']}  {report['run']['effective_status']}")
+        pr = layout.printable
+        click.echo(f"{pr(doc['run_id'])}  {pr(doc['name'])}  {report['run']['effective_status']}")
         click.echo(f"  started {_when(doc['started_at'])}  ended {_when(doc['ended_at'])}  heartbeat {_when(doc['heartbeat_at'])}")
         if doc.get("parent"):
             click.echo(f"  parent {doc['parent']['run_id']} ({doc['parent']['relation']})")
         if doc.get("error"):
-            click.echo(f"  error {doc['error']['type']}: {doc['error']['message']}")
+            click.echo(f"  error {pr(doc['error']['type'])}: {pr(doc['error']['message'])}")
         click.echo(f"  metrics: {rows} rows, {corrupt} corrupt lines{', incomplete last line' if incomplete else ''}; "
-                   f"names: {', '.join(sorted(names)) or '-'}")
+                   f"names: {', '.join(pr(n) for n in sorted(names)) or '-'}")
         click.echo(f"  events: {', '.join(e['event'] for e in events) or '-'}")
         click.echo(f"  manifest: {files} files, {len(mismatches)} mismatches")
         for m in mismatches:
-            click.echo(f"    {m}")
+            click.echo(f"    {pr(m)}")
     if corrupt or mismatches:
         raise SystemExit(1)
 

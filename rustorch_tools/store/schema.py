@@ -49,8 +49,14 @@ def _validator(name: str) -> jsonschema.protocols.Validator:
 def validate_document(name: str, obj: Any) -> list[str]:
     """Every schema violation of `obj` against schema `name`, as `"<json path>: <message>"`.
 
-    Empty when valid. Messages are sorted by path so that output is stable.
+    Empty when valid. Messages are sorted by path so that output is stable. The compiled
+    validator (compiled_schema, microseconds) answers first; jsonschema, which builds its
+    validator in ~0.2 s and checks in ~1 ms, only writes the messages of an invalid document.
     """
+    from .compiled_schema import is_valid
+
+    if is_valid(name, obj):
+        return []
     errors = sorted(_validator(name).iter_errors(obj), key=lambda e: list(map(str, e.absolute_path)))
     out = []
     for err in errors:

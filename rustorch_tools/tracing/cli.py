@@ -1,6 +1,7 @@
-"""`rustorch-tools trace RUN_OR_PIPELINE -o trace.json`.
+"""`rustorch-tools trace [RUNS_DIR] RUN_OR_PIPELINE -o trace.json [--json]`.
 
-Exit codes: 0 written, 2 the source cannot be traced (not a run, not a pipeline that ran).
+Exit codes: 0 written, 2 usage or I/O error (the source cannot be traced: not a run, not a
+pipeline that ran; the output cannot be written).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from pathlib import Path
 
 import click
 
+from ..errors import InvalidNameError, RunNotFoundError
+from ..store import atomic
+from ..store.select import select_run
 from .chrome import TraceSourceError, pipeline_events, run_events, to_trace
 
 
@@ -35,8 +39,9 @@ def _source(arg: str, runs_dir: Path | None) -> tuple[list[dict], str, list[str]
         return run_events(resolved.parent, resolved.name, 1, warnings), f"run {resolved.name}", warnings
     root = runs_dir if runs_dir is not None else Path("runs")
     try:
-        return run_events(root, arg, 1, warnings), f"run {arg}", warnings
-    except ValueError as exc:  # not a valid run id
+        run_id = select_run(root, arg).name  # an id, a unique id prefix or a run name
+        return run_events(root, run_id, 1, warnings), f"run {run_id}", warnings
+    except (ValueError, RunNotFoundError, InvalidNameError) as exc:  # ValueError: not a run id
         raise TraceSourceError(str(exc)) from None
 
 
@@ -46,13 +51,17 @@ def _source(arg: str, runs_dir: Path | None) -> tuple[list[dict], str, list[str]
               help="The trace JSON to write (open it in ui.perfetto.dev or chrome://tracing).")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="RUNS_DIR to find run ids (and a pipeline's runs) in; default ./runs.")
-@click.option("--json", "as_json", is_flag=True, help="Print what was written as one JSON object.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print {output, spans, events, title, warnings} as one JSON object.")
 def trace_cmd(source: str, output: Path, runs_dir: Path | None, as_json: bool) -> None:
-    """Export a run (folder or id) or a pipeline (PIPELINE.toml, its last execution) as a
-    Chrome Trace Event JSON: stages, epochs, steps with phases, evaluation, checkpoint saves,
-    and profiler operator events, on one timeline."""
-    from ..store.atomic import write_output
+    """Export a run (folder, or id / id prefix / name in RUNS_DIR, default ./runs) or a
+    pipeline (PIPELINE.toml, its last execution) as a Chrome Trace Event JSON: stages, epochs,
+    steps with phases, evaluation, checkpoint saves, and profiler operator events, on one
+    timeline.
 
+    Exit codes: 0 written, 2 usage or I/O error (not a run, not a pipeline that ran, the
+    output cannot be written).
+    """
     try:
         events, title, warnings = _source(source, runs_dir)
     except TraceSourceError as exc:
@@ -60,18 +69,19 @@ def trace_cmd(source: str, output: Path, runs_dir: Path | None, as_json: bool) -
         sys.exit(2)
     doc = to_trace(events, title, warnings)
     try:
-        write_output(output, json.dumps(doc, allow_nan=False, default=str).encode())
+        output.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_output(output, json.dumps(doc, indent=1, sort_keys=True, default=str).encode())
     except OSError as exc:
         click.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
         sys.exit(2)
-    for w in warnings:
-        click.echo(f"warning: {w}", err=True)
     spans = sum(1 for e in events if e["ph"] == "X")
     if as_json:
-        click.echo(json.dumps({"output": str(output), "spans": spans, "events": len(events), "title": title,
-                               "warnings": warnings}))
-    else:
-        click.echo(f"wrote {output}: {spans} spans, {len(events)} events ({title})")
+        click.echo(json.dumps({"output": str(output), "spans": spans, "events": len(events),
+                               "title": title, "warnings": warnings}))
+        return
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(f"wrote {output}: {spans} spans, {len(events)} events ({title})")
 
 
 COMMANDS = [trace_cmd]
