@@ -67,10 +67,10 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   RUSTORCH_OP(m, _log_softmax_backward_data, n::log_softmax_backward, n::softmax_backward_ok);
   RUSTORCH_OP(m, _softmax, n::softmax, n::softmax_ok);
   RUSTORCH_OP(m, _softmax_backward_data, n::softmax_backward, n::softmax_backward_ok);
-  RUSTORCH_OP(m, nll_loss_forward, n::nll_loss_forward, n::nll_forward_ok);
-  RUSTORCH_OP(m, nll_loss_backward, n::nll_loss_backward, n::nll_backward_ok);
-  RUSTORCH_OP(m, nll_loss2d_forward, n::nll_loss2d_forward, n::nll_forward_ok);
-  RUSTORCH_OP(m, nll_loss2d_backward, n::nll_loss2d_backward, n::nll_backward_ok);
+  RUSTORCH_OP(m, nll_loss_forward, n::nll_forward<n::NllInput::Classes>, n::nll_forward_ok);
+  RUSTORCH_OP(m, nll_loss_backward, n::nll_backward<n::NllInput::Classes>, n::nll_backward_ok);
+  RUSTORCH_OP(m, nll_loss2d_forward, n::nll_forward<n::NllInput::Spatial>, n::nll_forward_ok);
+  RUSTORCH_OP(m, nll_loss2d_backward, n::nll_backward<n::NllInput::Spatial>, n::nll_backward_ok);
 
   // --- Activations, pooling, dropout -----------------------------------------------------------
   RUSTORCH_OP(m, relu, n::unary_op<UnaryOp::Relu>, ew);

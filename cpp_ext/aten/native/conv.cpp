@@ -164,56 +164,58 @@ int64_t rows_per_block(const Geometry& g, int64_t channels) {
 // plane is computed by one thread, and the weight gradient of a channel sums images and pixels
 // in a fixed order, so results do not depend on the thread count.
 
+// Runs fn(plane, channel) for every (image, channel) plane, each plane on one thread.
+template <typename F>
+void for_each_plane(const Geometry& g, const F& fn) {
+  at::parallel_for(0, g.n * g.c, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t plane = begin; plane < end; ++plane) fn(plane, plane % g.c);
+  });
+}
+
 template <typename T>
 void depthwise_forward(const Geometry& g, const T* x, const T* w, const T* bias, T* out) {
   const int64_t hw = g.h * g.w, ohw = g.ohw(), kk = g.kh * g.kw;
-  at::parallel_for(0, g.n * g.c, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const int64_t c = plane % g.c;
-      const T* xp = x + plane * hw;
-      const T* wc = w + c * kk;
-      T* op = out + plane * ohw;
-      const T b = bias != nullptr ? bias[c] : T(0);
-      for (int64_t oh = 0; oh < g.oh; ++oh)
-        for (int64_t ow = 0; ow < g.ow; ++ow) {
-          T acc = T(0);
-          for (int64_t i = 0; i < g.kh; ++i) {
-            const int64_t ih = oh * g.sh - g.ph + i * g.dh;
-            if (ih < 0 || ih >= g.h) continue;
-            for (int64_t j = 0; j < g.kw; ++j) {
-              const int64_t iw = ow * g.sw - g.pw + j * g.dw;
-              if (iw >= 0 && iw < g.w) acc += xp[ih * g.w + iw] * wc[i * g.kw + j];
-            }
+  for_each_plane(g, [&](int64_t plane, int64_t c) {
+    const T* xp = x + plane * hw;
+    const T* wc = w + c * kk;
+    T* op = out + plane * ohw;
+    const T b = bias != nullptr ? bias[c] : T(0);
+    for (int64_t oh = 0; oh < g.oh; ++oh)
+      for (int64_t ow = 0; ow < g.ow; ++ow) {
+        T acc = T(0);
+        for (int64_t i = 0; i < g.kh; ++i) {
+          const int64_t ih = oh * g.sh - g.ph + i * g.dh;
+          if (ih < 0 || ih >= g.h) continue;
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const int64_t iw = ow * g.sw - g.pw + j * g.dw;
+            if (iw >= 0 && iw < g.w) acc += xp[ih * g.w + iw] * wc[i * g.kw + j];
           }
-          op[oh * g.ow + ow] = acc + b;
         }
-    }
+        op[oh * g.ow + ow] = acc + b;
+      }
   });
 }
 
 template <typename T>
 void depthwise_grad_input(const Geometry& g, const T* go, const T* w, T* gx) {
   const int64_t hw = g.h * g.w, ohw = g.ohw(), kk = g.kh * g.kw;
-  at::parallel_for(0, g.n * g.c, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const int64_t c = plane % g.c;
-      const T* gp = go + plane * ohw;
-      const T* wc = w + c * kk;
-      T* xp = gx + plane * hw;
-      std::fill(xp, xp + hw, T(0));
-      for (int64_t oh = 0; oh < g.oh; ++oh)
-        for (int64_t ow = 0; ow < g.ow; ++ow) {
-          const T v = gp[oh * g.ow + ow];
-          for (int64_t i = 0; i < g.kh; ++i) {
-            const int64_t ih = oh * g.sh - g.ph + i * g.dh;
-            if (ih < 0 || ih >= g.h) continue;
-            for (int64_t j = 0; j < g.kw; ++j) {
-              const int64_t iw = ow * g.sw - g.pw + j * g.dw;
-              if (iw >= 0 && iw < g.w) xp[ih * g.w + iw] += v * wc[i * g.kw + j];
-            }
+  for_each_plane(g, [&](int64_t plane, int64_t c) {
+    const T* gp = go + plane * ohw;
+    const T* wc = w + c * kk;
+    T* xp = gx + plane * hw;
+    std::fill(xp, xp + hw, T(0));
+    for (int64_t oh = 0; oh < g.oh; ++oh)
+      for (int64_t ow = 0; ow < g.ow; ++ow) {
+        const T v = gp[oh * g.ow + ow];
+        for (int64_t i = 0; i < g.kh; ++i) {
+          const int64_t ih = oh * g.sh - g.ph + i * g.dh;
+          if (ih < 0 || ih >= g.h) continue;
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const int64_t iw = ow * g.sw - g.pw + j * g.dw;
+            if (iw >= 0 && iw < g.w) xp[ih * g.w + iw] += v * wc[i * g.kw + j];
           }
         }
-    }
+      }
   });
 }
 
