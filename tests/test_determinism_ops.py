@@ -43,6 +43,15 @@ def _workload() -> dict[str, torch.Tensor]:
     out["depthwise"], out["depthwise_gx"] = y, d.grad
     out["depthwise_gw"], out["depthwise_gb"] = dw.grad, db.grad
 
+    # group_norm (native): output and all gradients.
+    gx = torch.randn(6, 32, 17, 17, generator=gen).to(DEVICE).requires_grad_()
+    gw = torch.randn(32, generator=gen).to(DEVICE).requires_grad_()
+    gb = torch.randn(32, generator=gen).to(DEVICE).requires_grad_()
+    y = F.group_norm(gx, 8, gw, gb)
+    y.backward(torch.randn(y.shape, generator=gen).to(DEVICE))
+    out["group_norm"], out["group_norm_gx"] = y, gx.grad
+    out["group_norm_gw"], out["group_norm_gb"] = gw.grad, gb.grad
+
     torch.manual_seed(5)
     out["dropout"] = F.dropout(torch.ones(64, 9216, device=DEVICE), 0.25, training=True)
 

@@ -20,6 +20,7 @@ from opinfo_helpers import compare_with_cpu, samples
 DEV = "rustorch"
 BN_OPS = [op for op in op_db if op.name == "nn.functional.batch_norm"]
 LN_OPS = [op for op in op_db if op.name == "nn.functional.layer_norm"]
+GN_OPS = [op for op in op_db if op.name == "nn.functional.group_norm"]
 TOL = {torch.float32: (1e-4, 1e-4), torch.float64: (1e-7, 1e-7)}
 
 
@@ -46,6 +47,16 @@ class TestBatchNormOps(TestCase):
         for sample in samples(op, device, dtype):
             compare_with_cpu(self, op, sample, atol, rtol)
         for name in ("aten::native_layer_norm", "aten::native_layer_norm_backward"):
+            native, _ = native_and_fallback(name)
+            self.assertGreater(native, 0, name)
+
+    @ops(GN_OPS, dtypes=(torch.float32, torch.float64))
+    def test_group_norm_matches_cpu(self, device, dtype, op):
+        atol, rtol = TOL[dtype]
+        rustorch_device.reset_op_stats()
+        for sample in samples(op, device, dtype):
+            compare_with_cpu(self, op, sample, atol, rtol)
+        for name in ("aten::native_group_norm", "aten::native_group_norm_backward"):
             native, _ = native_and_fallback(name)
             self.assertGreater(native, 0, name)
 

@@ -12,6 +12,7 @@
 #include "aten/native/dropout.h"
 #include "aten/native/elementwise.h"
 #include "aten/native/foreach.h"
+#include "aten/native/group_norm.h"
 #include "aten/native/layer_norm.h"
 #include "aten/native/matmul.h"
 #include "aten/native/nll.h"
@@ -54,13 +55,16 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   RUSTORCH_OP(m, convolution, n::convolution, n::convolution_ok);
   RUSTORCH_OP(m, convolution_backward, n::convolution_backward, n::convolution_backward_ok);
 
-  // --- Normalization (native/batch_norm, native/layer_norm) -------------------------------------
+  // --- Normalization (native/batch_norm, native/layer_norm, native/group_norm) ------------------
   RUSTORCH_OP(m, native_batch_norm, n::native_batch_norm, n::native_batch_norm_ok);
   RUSTORCH_OP(m, native_batch_norm_backward, n::native_batch_norm_backward,
               n::native_batch_norm_backward_ok);
   RUSTORCH_OP(m, native_layer_norm, n::native_layer_norm, n::native_layer_norm_ok);
   RUSTORCH_OP(m, native_layer_norm_backward, n::native_layer_norm_backward,
               n::native_layer_norm_backward_ok);
+  RUSTORCH_OP(m, native_group_norm, n::native_group_norm, n::native_group_norm_ok);
+  RUSTORCH_OP(m, native_group_norm_backward, n::native_group_norm_backward,
+              n::native_group_norm_backward_ok);
 
   // --- Softmax, log_softmax, NLL / cross-entropy -----------------------------------------------
   RUSTORCH_OP(m, _log_softmax, n::log_softmax, n::softmax_ok);
