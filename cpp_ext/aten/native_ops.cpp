@@ -12,6 +12,7 @@
 #include "aten/native/dropout.h"
 #include "aten/native/elementwise.h"
 #include "aten/native/foreach.h"
+#include "aten/native/embedding.h"
 #include "aten/native/group_norm.h"
 #include "aten/native/layer_norm.h"
 #include "aten/native/matmul.h"
@@ -65,6 +66,11 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   RUSTORCH_OP(m, native_group_norm, n::native_group_norm, n::native_group_norm_ok);
   RUSTORCH_OP(m, native_group_norm_backward, n::native_group_norm_backward,
               n::native_group_norm_backward_ok);
+
+  // --- Embedding (native/embedding) -------------------------------------------------------------
+  RUSTORCH_OP(m, embedding, n::embedding, n::embedding_ok);
+  RUSTORCH_OP(m, embedding_dense_backward, n::embedding_dense_backward,
+              n::embedding_dense_backward_ok);
 
   // --- Softmax, log_softmax, NLL / cross-entropy -----------------------------------------------
   RUSTORCH_OP(m, _log_softmax, n::log_softmax, n::softmax_ok);
