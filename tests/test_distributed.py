@@ -511,15 +511,17 @@ def bad_input_errors(rank: int) -> None:
     same(d, c, "all_reduce after a refused call")
 
 
-def worker(out_dir: str) -> None:
+def run_checks(checks: dict[str, Callable[[int], None]], out_dir: str, timeout_s: float) -> None:
+    """A rank's side: join the group, run every check, write `rank<N>.json` with a verdict each
+    (shared with test_distributed_fsdp.py)."""
     import torch.distributed as dist
 
     rank = int(os.environ["RANK"])
     # No import of rustorch_device.distributed: `import torch` autoloads the device, which
     # registers rgloo (the torch.distributed.backends entry point covers autoload=0).
-    dist.init_process_group("cpu:gloo,rustorch:rgloo", timeout=timedelta(seconds=30))
+    dist.init_process_group("cpu:gloo,rustorch:rgloo", timeout=timedelta(seconds=timeout_s))
     verdicts: dict[str, dict[str, object]] = {}
-    for name, fn in CHECKS.items():
+    for name, fn in checks.items():
         try:
             fn(rank)
             verdicts[name] = {"ok": True}
@@ -529,18 +531,26 @@ def worker(out_dir: str) -> None:
     dist.destroy_process_group()
 
 
+def collect_verdicts(script: str, tmp: Path) -> list[dict[str, dict[str, object]]]:
+    """The test's side: spawn WORLD ranks of `script` and read back each rank's verdicts."""
+    results = spawn([script, str(tmp)], tmp, timeout=240)
+    files = [tmp / f"rank{r}.json" for r in range(WORLD)]
+    if not all(f.exists() for f in files):
+        pytest.fail("the ranks did not finish:\n" + describe(results))
+    return [json.loads(f.read_text()) for f in files]
+
+
+def worker(out_dir: str) -> None:
+    run_checks(CHECKS, out_dir, timeout_s=30)
+
+
 # --------------------------------------------------------------------------------------------
 # Test side
 
 
 @pytest.fixture(scope="module")
 def verdicts(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, dict[str, object]]]:
-    tmp = tmp_path_factory.mktemp("dist")
-    results = spawn([str(Path(__file__)), str(tmp)], tmp, timeout=240)
-    files = [tmp / f"rank{r}.json" for r in range(WORLD)]
-    if not all(f.exists() for f in files):
-        pytest.fail("the ranks did not finish:\n" + describe(results))
-    return [json.loads(f.read_text()) for f in files]
+    return collect_verdicts(str(Path(__file__)), tmp_path_factory.mktemp("dist"))
 
 
 @pytest.mark.parametrize("name", list(CHECKS))

@@ -8,12 +8,8 @@ parameters must match DDP's within 1e-5. Run as a script, this file is the worke
 from __future__ import annotations
 
 import copy
-import json
-import os
 import sys
-import traceback
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_distributed import REPO, describe, spawn  # noqa: E402
+from test_distributed import REPO, collect_verdicts, run_checks  # noqa: E402
 
 WORLD = 2
 STEPS = 10
@@ -166,29 +162,12 @@ def dtensor_basics(rank: int) -> None:
 
 
 def worker(out_dir: str) -> None:
-    import torch.distributed as dist
-
-    rank = int(os.environ["RANK"])
-    dist.init_process_group("cpu:gloo,rustorch:rgloo", timeout=timedelta(seconds=60))
-    verdicts: dict[str, dict[str, object]] = {}
-    for name, fn in CHECKS.items():
-        try:
-            fn(rank)
-            verdicts[name] = {"ok": True}
-        except Exception:  # noqa: BLE001  (every failure is reported to the test)
-            verdicts[name] = {"ok": False, "error": traceback.format_exc()}
-    Path(out_dir, f"rank{rank}.json").write_text(json.dumps(verdicts))
-    dist.destroy_process_group()
+    run_checks(CHECKS, out_dir, timeout_s=60)
 
 
 @pytest.fixture(scope="module")
 def verdicts(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, dict[str, object]]]:
-    tmp = tmp_path_factory.mktemp("fsdp")
-    results = spawn([str(Path(__file__)), str(tmp)], tmp, timeout=240)
-    files = [tmp / f"rank{r}.json" for r in range(WORLD)]
-    if not all(f.exists() for f in files):
-        pytest.fail("the ranks did not finish:\n" + describe(results))
-    return [json.loads(f.read_text()) for f in files]
+    return collect_verdicts(str(Path(__file__)), tmp_path_factory.mktemp("fsdp"))
 
 
 @pytest.mark.parametrize("name", list(CHECKS))
