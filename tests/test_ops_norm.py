@@ -2,7 +2,7 @@
 on rustorch against CPU ATen.
 
 OpInfo samples of nn.functional.batch_norm (train and eval, with and without affine parameters
-and running statistics) and nn.functional.layer_norm (float32 and float64): outputs and input
+and running statistics), nn.functional.layer_norm and group_norm (float32 and float64): outputs and input
 gradients must match CPU and run on the native kernels. Module-level checks: running statistics and num_batches_tracked over
 training steps, eval mode, channels_last, bit-identical results at 1 and 2 threads, and the
 integer add_ of num_batches_tracked staying native.

@@ -12,6 +12,7 @@
 #include "aten/native/dropout.h"
 #include "aten/native/elementwise.h"
 #include "aten/native/foreach.h"
+#include "aten/native/cat.h"
 #include "aten/native/embedding.h"
 #include "aten/native/group_norm.h"
 #include "aten/native/layer_norm.h"
@@ -71,6 +72,9 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   RUSTORCH_OP(m, embedding, n::embedding, n::embedding_ok);
   RUSTORCH_OP(m, embedding_dense_backward, n::embedding_dense_backward,
               n::embedding_dense_backward_ok);
+
+  // --- Shape ops (native/cat) -------------------------------------------------------------------
+  RUSTORCH_OP(m, cat_out, n::cat_out, n::cat_out_ok);
 
   // --- Softmax, log_softmax, NLL / cross-entropy -----------------------------------------------
   RUSTORCH_OP(m, _log_softmax, n::log_softmax, n::softmax_ok);
