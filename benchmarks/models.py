@@ -5,6 +5,8 @@ Cases (ratio = rustorch time / CPU time, interleaved medians; lower is better):
                           SGD momentum 0.9                                   goal <= 0.8
   transformer_train_step  nn.TransformerEncoderLayer(d_model 256, 4 heads, batch_first), seq 128,
                           batch 16, AdamW                                     goal <= 0.6
+  lstm_train_step         nn.LSTM(256 -> 256, 2 layers), seq 64, batch 32, a linear head on the
+                          last step, cross-entropy, SGD                            goal <= 1.0
 Both sides pass foreach=True to the optimizer (PyTorch's stock default is foreach on rustorch
 but the per-tensor loop on CPU); `ratio_stock_cpu` compares with CPU's stock default as well.
 Each line also reports the fallback calls of one step (goal: 0) and memory: `rustorch_peak_bytes`
@@ -76,9 +78,28 @@ def transformer_step(device: str, foreach: bool | None) -> Fn:
     return step
 
 
+def lstm_step(device: str, foreach: bool | None) -> Fn:
+    torch.manual_seed(0)
+    lstm = nn.LSTM(256, 256, num_layers=2).to(device)
+    head = nn.Linear(256, 10).to(device)
+    params = [*lstm.parameters(), *head.parameters()]
+    opt = torch.optim.SGD(params, lr=0.01, foreach=foreach)
+    x = torch.randn(64, 32, 256).to(device)  # (seq, batch, features)
+    y = torch.randint(0, 10, (32,)).to(device)
+
+    def step() -> None:
+        opt.zero_grad()
+        out, _ = lstm(x)
+        F.cross_entropy(head(out[-1]), y).backward()
+        opt.step()
+
+    return step
+
+
 CASES = [
     Case("resnet18_train_step", "model", 0.8, resnet18_step),
     Case("transformer_train_step", "model", 0.6, transformer_step),
+    Case("lstm_train_step", "model", 1.0, lstm_step),
 ]
 
 CPU_PEAK = """

@@ -10,9 +10,23 @@ import torch
 from torch.utils._pytree import tree_flatten, tree_map
 
 
-def _to_cpu(t: object) -> object:
+def to_cpu(t: object) -> object:
+    """A CPU copy of a tensor, as a leaf with the same requires_grad; other values unchanged."""
     if isinstance(t, torch.Tensor):
         return t.detach().cpu().requires_grad_(t.requires_grad)
+    return t
+
+
+def fresh_leaf(t: object) -> object:
+    """The same memory and strides as a leaf of its own (other values unchanged).
+
+    Some OpInfo samples (e.g. the arbitrarily strided ones of elementwise unary ops) are views
+    taken in no_grad mode of a base that requires grad: a leaf whose requires_grad does not
+    connect it to the graph, so a gradient with respect to it is None, on CPU as on rustorch.
+    Their CPU copies (to_cpu) are fresh leaves; comparing gradients needs the same on the device.
+    """
+    if isinstance(t, torch.Tensor):
+        return t.detach().requires_grad_(t.requires_grad)
     return t
 
 
@@ -26,9 +40,10 @@ def samples(op, device: str, dtype: torch.dtype) -> Iterable:
 
 
 def compare_with_cpu(case, op, sample, atol: float, rtol: float) -> None:
-    """Output of `op` on the device sample equals CPU's; so do the input gradients."""
-    args = (sample.input, sample.args, sample.kwargs)
-    cpu_args = tree_map(_to_cpu, args)
+    """Output of `op` on the device sample equals CPU's; so do the input gradients (both taken
+    with respect to fresh leaves, see fresh_leaf)."""
+    args = tree_map(fresh_leaf, (sample.input, sample.args, sample.kwargs))
+    cpu_args = tree_map(to_cpu, args)
     out = op(args[0], *args[1], **args[2])
     ref = op(cpu_args[0], *cpu_args[1], **cpu_args[2])
     case.assertEqual(out.device.type, "rustorch")

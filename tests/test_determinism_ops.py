@@ -34,6 +34,24 @@ def _workload() -> dict[str, torch.Tensor]:
     y.backward(torch.randn(y.shape, generator=gen).to(DEVICE))
     out["pool"], out["pool_grad"] = y, a.grad
 
+    # Depthwise conv (its own direct kernels), strided and padded: output and all gradients.
+    d = torch.randn(4, 16, 23, 23, generator=gen).to(DEVICE).requires_grad_()
+    dw = torch.randn(16, 1, 3, 3, generator=gen).to(DEVICE).requires_grad_()
+    db = torch.randn(16, generator=gen).to(DEVICE).requires_grad_()
+    y = F.conv2d(d, dw, db, stride=(2, 1), padding=1, groups=16)
+    y.backward(torch.randn(y.shape, generator=gen).to(DEVICE))
+    out["depthwise"], out["depthwise_gx"] = y, d.grad
+    out["depthwise_gw"], out["depthwise_gb"] = dw.grad, db.grad
+
+    # group_norm (native): output and all gradients.
+    gx = torch.randn(6, 32, 17, 17, generator=gen).to(DEVICE).requires_grad_()
+    gw = torch.randn(32, generator=gen).to(DEVICE).requires_grad_()
+    gb = torch.randn(32, generator=gen).to(DEVICE).requires_grad_()
+    y = F.group_norm(gx, 8, gw, gb)
+    y.backward(torch.randn(y.shape, generator=gen).to(DEVICE))
+    out["group_norm"], out["group_norm_gx"] = y, gx.grad
+    out["group_norm_gw"], out["group_norm_gb"] = gw.grad, gb.grad
+
     torch.manual_seed(5)
     out["dropout"] = F.dropout(torch.ones(64, 9216, device=DEVICE), 0.25, training=True)
 

@@ -1,12 +1,15 @@
-"""layer_norm / group_norm on rustorch match CPU (group_norm bit for bit: CPU's kernel on the
-fallback; layer_norm within 1e-5 of float64: native), also over a one-element normalized shape, where x - mean is rounding noise scaled by 1/sqrt(eps) and the
-composite (batch_norm based) statistics used to move the weight gradient by up to 2.4e-4."""
+"""layer_norm / group_norm on rustorch (both native: statistics in double) match CPU's float64
+result within 1e-5, also over a one-element normalized shape / one-value groups, where x - mean
+is rounding noise scaled by 1/sqrt(eps) and the composite (batch_norm based) statistics used to
+move the weight gradient by up to 2.4e-4."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
+
+import rustorch_device
 
 
 def _both(fn, *tensors: torch.Tensor):
@@ -34,10 +37,19 @@ def test_layer_norm_matches_float64_reference(shape):
         torch.testing.assert_close(g, r.detach().float(), rtol=1e-5, atol=1e-5)
 
 
-def test_group_norm_matches_cpu_exactly():
+@pytest.mark.parametrize(("shape", "groups"), [((4, 6, 5), 3), ((8, 4, 1), 4), ((2, 6, 3, 3), 2)])
+def test_group_norm_matches_float64_reference(shape, groups):
+    """Native group_norm against CPU's float64 result (as layer_norm above); (8, 4, 1) with 4
+    groups normalizes single values, the case the batch_norm-based composite got wrong."""
     torch.manual_seed(0)
-    x = torch.randn(4, 6, 5) * 2 - 1
-    w, b = torch.randn(6), torch.randn(6)
-    ref, got = _both(lambda x, w, b: F.group_norm(x, 3, w, b), x, w, b)
+    x = torch.randn(*shape) * 2 - 1
+    w, b = torch.randn(shape[1]), torch.randn(shape[1])
+    fn = lambda x, w, b: F.group_norm(x, groups, w, b)  # noqa: E731
+    ref, _ = _both(fn, x.double(), w.double(), b.double())
+    rustorch_device.reset_op_stats()
+    _, got = _both(fn, x, w, b)
     for r, g in zip(ref, got, strict=True):
-        torch.testing.assert_close(g, r.detach(), rtol=0, atol=0)
+        torch.testing.assert_close(g, r.detach().float(), rtol=1e-5, atol=1e-5)
+    stats = rustorch_device.op_stats()
+    for op in ("aten::native_group_norm", "aten::native_group_norm_backward"):
+        assert stats[op]["native"] > 0 and stats[op]["fallback"] == 0, (op, stats.get(op))

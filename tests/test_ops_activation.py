@@ -27,14 +27,6 @@ class TestActivationOps(TestCase):
         atol, rtol = TOL[dtype]
         rustorch_device.reset_op_stats()
         for sample in samples(op, device, dtype):
-            if view_leaf(sample.input):
-                # Same values and strides as a plain leaf: gradients w.r.t. a leaf that is a
-                # view of a non-leaf come back None on rustorch for every op (a device bug
-                # outside these kernels, reported separately).
-                sample = sample.transform(
-                    lambda t: t.detach().requires_grad_(t.requires_grad)
-                    if isinstance(t, torch.Tensor) else t
-                )
             compare_with_cpu(self, op, sample, atol, rtol)
         stats = rustorch_device.op_stats()
         for name in NATIVE[op.name]:
@@ -50,8 +42,3 @@ class TestActivationOps(TestCase):
 
 
 instantiate_device_type_tests(TestActivationOps, globals(), only_for="rustorch")
-
-
-def view_leaf(t: object) -> bool:
-    return isinstance(t, torch.Tensor) and t.is_leaf and t.requires_grad and t._base is not None
-

@@ -2,7 +2,7 @@
 on rustorch against CPU ATen.
 
 OpInfo samples of nn.functional.batch_norm (train and eval, with and without affine parameters
-and running statistics) and nn.functional.layer_norm (float32 and float64): outputs and input
+and running statistics), nn.functional.layer_norm and group_norm (float32 and float64): outputs and input
 gradients must match CPU and run on the native kernels. Module-level checks: running statistics and num_batches_tracked over
 training steps, eval mode, channels_last, bit-identical results at 1 and 2 threads, and the
 integer add_ of num_batches_tracked staying native.
@@ -20,6 +20,7 @@ from opinfo_helpers import compare_with_cpu, samples
 DEV = "rustorch"
 BN_OPS = [op for op in op_db if op.name == "nn.functional.batch_norm"]
 LN_OPS = [op for op in op_db if op.name == "nn.functional.layer_norm"]
+GN_OPS = [op for op in op_db if op.name == "nn.functional.group_norm"]
 TOL = {torch.float32: (1e-4, 1e-4), torch.float64: (1e-7, 1e-7)}
 
 
@@ -46,6 +47,16 @@ class TestBatchNormOps(TestCase):
         for sample in samples(op, device, dtype):
             compare_with_cpu(self, op, sample, atol, rtol)
         for name in ("aten::native_layer_norm", "aten::native_layer_norm_backward"):
+            native, _ = native_and_fallback(name)
+            self.assertGreater(native, 0, name)
+
+    @ops(GN_OPS, dtypes=(torch.float32, torch.float64))
+    def test_group_norm_matches_cpu(self, device, dtype, op):
+        atol, rtol = TOL[dtype]
+        rustorch_device.reset_op_stats()
+        for sample in samples(op, device, dtype):
+            compare_with_cpu(self, op, sample, atol, rtol)
+        for name in ("aten::native_group_norm", "aten::native_group_norm_backward"):
             native, _ = native_and_fallback(name)
             self.assertGreater(native, 0, name)
 

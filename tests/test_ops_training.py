@@ -14,6 +14,8 @@ from torch.testing._internal.common_methods_invocations import op_db
 from torch.testing._internal.common_utils import TestCase
 from torch.utils._pytree import tree_flatten, tree_map
 
+from opinfo_helpers import fresh_leaf, to_cpu
+
 # (OpInfo name, variant) -> aten ops that must have run natively for its samples.
 NATIVE_OPS: dict[tuple[str, str], list[str]] = {
     ("log_softmax", ""): ["aten::_log_softmax", "aten::_log_softmax_backward_data"],
@@ -51,20 +53,6 @@ NATIVE_OPS: dict[tuple[str, str], list[str]] = {
 SELECTED = [op for op in op_db if (op.name, op.variant_test_name) in NATIVE_OPS]
 
 TOL = {torch.float32: {"atol": 1e-4, "rtol": 1e-4}, torch.float64: {"atol": 1e-7, "rtol": 1e-7}}
-
-
-def _to_cpu(x):
-    if isinstance(x, torch.Tensor):
-        return x.detach().cpu().requires_grad_(x.requires_grad)
-    return x
-
-
-def _fresh_leaf(x):
-    # Same memory and strides, but a leaf of its own: some OpInfo samples are views whose
-    # requires_grad does not connect them to the graph, on CPU as well.
-    if isinstance(x, torch.Tensor):
-        return x.detach().requires_grad_(x.requires_grad)
-    return x
 
 
 def _leaf_inputs(sample) -> list[torch.Tensor]:
@@ -116,19 +104,19 @@ def _grads(out, inputs, seed: int):
 
 class TestTrainingOps(TestCase):
     def _compare(self, op, sample, dtype, index: int) -> None:
-        sample = sample.transform(_fresh_leaf)
-        cpu_sample = sample.transform(_to_cpu)
+        sample = sample.transform(fresh_leaf)
+        cpu_sample = sample.transform(to_cpu)
         expected = _run(op, cpu_sample)
         actual = _run(op, sample)
         msg = f"{op.name} sample {index}: {sample.summary()}"
-        torch.testing.assert_close(tree_map(_to_cpu, actual), expected, msg=msg, **TOL[dtype],
+        torch.testing.assert_close(tree_map(to_cpu, actual), expected, msg=msg, **TOL[dtype],
                                    equal_nan=True)
         if not op.supports_autograd:
             return
         grads = _grads(actual, _leaf_inputs(sample), index)
         ref = _grads(expected, _leaf_inputs(cpu_sample), index)
         if grads is not None:
-            torch.testing.assert_close(tree_map(_to_cpu, grads), ref, msg="grad of " + msg,
+            torch.testing.assert_close(tree_map(to_cpu, grads), ref, msg="grad of " + msg,
                                        **TOL[dtype], equal_nan=True)
 
     @ops(SELECTED, allowed_dtypes=(torch.float32, torch.float64))

@@ -17,10 +17,4 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   // never has an out tensor).
   m.impl("mse_loss", to_fallback());
   m.impl("smooth_l1_loss", to_fallback());
-  // native_group_norm: its composite (math_group_norm) computes the statistics with batch_norm
-  // on a reshaped input; those mean/rstd differ from CPU's in the last bits, which moved weight
-  // gradients by up to 2.4e-4 (x - mean over a tiny group is rounding noise scaled by
-  // 1/sqrt(eps)). The backward already runs CPU's kernel, so with CPU's forward every saved
-  // statistic and gradient is CPU's. (native_layer_norm is native: aten/native/layer_norm.)
-  m.impl("native_group_norm", to_fallback());
 }

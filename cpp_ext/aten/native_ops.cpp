@@ -12,6 +12,9 @@
 #include "aten/native/dropout.h"
 #include "aten/native/elementwise.h"
 #include "aten/native/foreach.h"
+#include "aten/native/cat.h"
+#include "aten/native/embedding.h"
+#include "aten/native/group_norm.h"
 #include "aten/native/layer_norm.h"
 #include "aten/native/matmul.h"
 #include "aten/native/nll.h"
@@ -54,23 +57,34 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   RUSTORCH_OP(m, convolution, n::convolution, n::convolution_ok);
   RUSTORCH_OP(m, convolution_backward, n::convolution_backward, n::convolution_backward_ok);
 
-  // --- Normalization (native/batch_norm, native/layer_norm) -------------------------------------
+  // --- Normalization (native/batch_norm, native/layer_norm, native/group_norm) ------------------
   RUSTORCH_OP(m, native_batch_norm, n::native_batch_norm, n::native_batch_norm_ok);
   RUSTORCH_OP(m, native_batch_norm_backward, n::native_batch_norm_backward,
               n::native_batch_norm_backward_ok);
   RUSTORCH_OP(m, native_layer_norm, n::native_layer_norm, n::native_layer_norm_ok);
   RUSTORCH_OP(m, native_layer_norm_backward, n::native_layer_norm_backward,
               n::native_layer_norm_backward_ok);
+  RUSTORCH_OP(m, native_group_norm, n::native_group_norm, n::native_group_norm_ok);
+  RUSTORCH_OP(m, native_group_norm_backward, n::native_group_norm_backward,
+              n::native_group_norm_backward_ok);
+
+  // --- Embedding (native/embedding) -------------------------------------------------------------
+  RUSTORCH_OP(m, embedding, n::embedding, n::embedding_ok);
+  RUSTORCH_OP(m, embedding_dense_backward, n::embedding_dense_backward,
+              n::embedding_dense_backward_ok);
+
+  // --- Shape ops (native/cat) -------------------------------------------------------------------
+  RUSTORCH_OP(m, cat_out, n::cat_out, n::cat_out_ok);
 
   // --- Softmax, log_softmax, NLL / cross-entropy -----------------------------------------------
   RUSTORCH_OP(m, _log_softmax, n::log_softmax, n::softmax_ok);
   RUSTORCH_OP(m, _log_softmax_backward_data, n::log_softmax_backward, n::softmax_backward_ok);
   RUSTORCH_OP(m, _softmax, n::softmax, n::softmax_ok);
   RUSTORCH_OP(m, _softmax_backward_data, n::softmax_backward, n::softmax_backward_ok);
-  RUSTORCH_OP(m, nll_loss_forward, n::nll_loss_forward, n::nll_forward_ok);
-  RUSTORCH_OP(m, nll_loss_backward, n::nll_loss_backward, n::nll_backward_ok);
-  RUSTORCH_OP(m, nll_loss2d_forward, n::nll_loss2d_forward, n::nll_forward_ok);
-  RUSTORCH_OP(m, nll_loss2d_backward, n::nll_loss2d_backward, n::nll_backward_ok);
+  RUSTORCH_OP(m, nll_loss_forward, n::nll_forward<n::NllInput::Classes>, n::nll_forward_ok);
+  RUSTORCH_OP(m, nll_loss_backward, n::nll_backward<n::NllInput::Classes>, n::nll_backward_ok);
+  RUSTORCH_OP(m, nll_loss2d_forward, n::nll_forward<n::NllInput::Spatial>, n::nll_forward_ok);
+  RUSTORCH_OP(m, nll_loss2d_backward, n::nll_backward<n::NllInput::Spatial>, n::nll_backward_ok);
 
   // --- Activations, pooling, dropout -----------------------------------------------------------
   RUSTORCH_OP(m, relu, n::unary_op<UnaryOp::Relu>, ew);

@@ -15,6 +15,7 @@
 // int64_t / IntArrayRef where the schema says SymInt / SymInt[]; the fallback call converts.
 #pragma once
 
+#include <ATen/core/IListRef.h>
 #include <ATen/core/Tensor.h>
 #include <c10/core/SymIntArrayRef.h>
 #include <c10/util/Metaprogramming.h>
@@ -50,6 +51,10 @@ bool plain_arg(const T& v) {
     return !v.has_value() || plain_tensor(*v);
   } else if constexpr (std::is_same_v<D, at::TensorList>) {
     for (const auto& t : v)
+      if (!plain_tensor(t)) return false;
+    return true;
+  } else if constexpr (std::is_same_v<D, at::ITensorListRef>) {
+    for (const at::Tensor& t : v)
       if (!plain_tensor(t)) return false;
     return true;
   } else {

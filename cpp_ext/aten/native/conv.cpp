@@ -14,6 +14,7 @@
 #include "kernels/gemm.h"
 #include "kernels/gemm_scratch.h"
 #include "kernels/cpu_info.h"
+#include "kernels/depthwise_conv.h"
 
 namespace rustorch::native {
 using namespace ::rustorch::kernels;  // raw compute: gemm, simd helpers
@@ -159,100 +160,16 @@ int64_t rows_per_block(const Geometry& g, int64_t channels) {
   return std::clamp<int64_t>(budget / std::max<int64_t>(1, row_bytes), 1, std::max<int64_t>(1, g.oh));
 }
 
-// ---- depthwise (one input and one output channel per group): direct loops ------------------
-// im2col + GEMM would run one tiny (1 x kh*kw) GEMM per image and channel. Each (image, channel)
-// plane is computed by one thread, and the weight gradient of a channel sums images and pixels
-// in a fixed order, so results do not depend on the thread count.
-
-template <typename T>
-void depthwise_forward(const Geometry& g, const T* x, const T* w, const T* bias, T* out) {
-  const int64_t hw = g.h * g.w, ohw = g.ohw(), kk = g.kh * g.kw;
-  at::parallel_for(0, g.n * g.c, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const int64_t c = plane % g.c;
-      const T* xp = x + plane * hw;
-      const T* wc = w + c * kk;
-      T* op = out + plane * ohw;
-      const T b = bias != nullptr ? bias[c] : T(0);
-      for (int64_t oh = 0; oh < g.oh; ++oh)
-        for (int64_t ow = 0; ow < g.ow; ++ow) {
-          T acc = T(0);
-          for (int64_t i = 0; i < g.kh; ++i) {
-            const int64_t ih = oh * g.sh - g.ph + i * g.dh;
-            if (ih < 0 || ih >= g.h) continue;
-            for (int64_t j = 0; j < g.kw; ++j) {
-              const int64_t iw = ow * g.sw - g.pw + j * g.dw;
-              if (iw >= 0 && iw < g.w) acc += xp[ih * g.w + iw] * wc[i * g.kw + j];
-            }
-          }
-          op[oh * g.ow + ow] = acc + b;
-        }
-    }
-  });
-}
-
-template <typename T>
-void depthwise_grad_input(const Geometry& g, const T* go, const T* w, T* gx) {
-  const int64_t hw = g.h * g.w, ohw = g.ohw(), kk = g.kh * g.kw;
-  at::parallel_for(0, g.n * g.c, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t plane = begin; plane < end; ++plane) {
-      const int64_t c = plane % g.c;
-      const T* gp = go + plane * ohw;
-      const T* wc = w + c * kk;
-      T* xp = gx + plane * hw;
-      std::fill(xp, xp + hw, T(0));
-      for (int64_t oh = 0; oh < g.oh; ++oh)
-        for (int64_t ow = 0; ow < g.ow; ++ow) {
-          const T v = gp[oh * g.ow + ow];
-          for (int64_t i = 0; i < g.kh; ++i) {
-            const int64_t ih = oh * g.sh - g.ph + i * g.dh;
-            if (ih < 0 || ih >= g.h) continue;
-            for (int64_t j = 0; j < g.kw; ++j) {
-              const int64_t iw = ow * g.sw - g.pw + j * g.dw;
-              if (iw >= 0 && iw < g.w) xp[ih * g.w + iw] += v * wc[i * g.kw + j];
-            }
-          }
-        }
-    }
-  });
-}
-
-template <typename T>
-void depthwise_grad_weight(const Geometry& g, const T* go, const T* x, T* gw) {
-  using acc_t = at::acc_type<T, false>;
-  const int64_t hw = g.h * g.w, ohw = g.ohw(), kk = g.kh * g.kw;
-  at::parallel_for(0, g.c, 1, [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> acc(kk);
-    for (int64_t c = begin; c < end; ++c) {
-      std::fill(acc.begin(), acc.end(), acc_t(0));
-      for (int64_t n = 0; n < g.n; ++n) {
-        const T* gp = go + (n * g.c + c) * ohw;
-        const T* xp = x + (n * g.c + c) * hw;
-        for (int64_t i = 0; i < g.kh; ++i)
-          for (int64_t j = 0; j < g.kw; ++j) {
-            acc_t s = 0;
-            for (int64_t oh = 0; oh < g.oh; ++oh) {
-              const int64_t ih = oh * g.sh - g.ph + i * g.dh;
-              if (ih < 0 || ih >= g.h) continue;
-              for (int64_t ow = 0; ow < g.ow; ++ow) {
-                const int64_t iw = ow * g.sw - g.pw + j * g.dw;
-                if (iw >= 0 && iw < g.w)
-                  s += static_cast<acc_t>(gp[oh * g.ow + ow]) * static_cast<acc_t>(xp[ih * g.w + iw]);
-              }
-            }
-            acc[i * g.kw + j] += s;
-          }
-      }
-      for (int64_t k = 0; k < kk; ++k) gw[c * kk + k] = static_cast<T>(acc[k]);
-    }
-  });
-}
-
+// Depthwise (one input and one output channel per group): direct loops, kernels/depthwise_conv.
 bool depthwise(const Geometry& g) { return g.cg == 1 && g.mg == 1 && g.groups > 1; }
+
+DepthwiseShape depthwise_shape(const Geometry& g) {
+  return {g.n, g.c, g.h, g.w, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw};
+}
 
 template <typename T>
 void forward_impl(const Geometry& g, const T* x, const T* w, const T* bias, T* out) {
-  if (depthwise(g)) return depthwise_forward(g, x, w, bias, out);
+  if (depthwise(g)) return depthwise_forward(depthwise_shape(g), x, w, bias, out);
   const int64_t K = g.k(), ohw = g.ohw();
   const int64_t rows = g.col_is_input() ? g.oh : rows_per_block<T>(g, g.c);
   for_each_image(g.n, [&](int64_t n, bool parallel) {
@@ -283,7 +200,7 @@ void forward_impl(const Geometry& g, const T* x, const T* w, const T* bias, T* o
 
 template <typename T>
 void grad_input_impl(const Geometry& g, const T* go, const T* w, T* gx) {
-  if (depthwise(g)) return depthwise_grad_input(g, go, w, gx);
+  if (depthwise(g)) return depthwise_grad_input(depthwise_shape(g), go, w, gx);
   const int64_t K = g.k(), ohw = g.ohw();
   const int64_t rows = g.col_is_input() ? g.oh : rows_per_block<T>(g, g.cg);
   for_each_image(g.n, [&](int64_t n, bool parallel) {
@@ -316,7 +233,7 @@ void grad_input_impl(const Geometry& g, const T* go, const T* w, T* gx) {
 
 template <typename T>
 void grad_weight_impl(const Geometry& g, const T* go, const T* x, T* gw) {
-  if (depthwise(g)) return depthwise_grad_weight(g, go, x, gw);
+  if (depthwise(g)) return depthwise_grad_weight(depthwise_shape(g), go, x, gw);
   const int64_t K = g.k(), ohw = g.ohw();
   const int64_t image_col = g.c * g.kh * g.kw * ohw;
   // im2col of a few images at a time, sized to stay in cache (a quarter of L3, at least one image

@@ -211,40 +211,42 @@ bool nll_supported(const at::Tensor& self, const at::Tensor& target,
   return true;
 }
 
-std::tuple<at::Tensor, at::Tensor> nll_loss_forward(const at::Tensor& self,
-                                                    const at::Tensor& target,
-                                                    const std::optional<at::Tensor>& weight,
-                                                    int64_t reduction, int64_t ignore_index) {
-  const NllShape sh = nll_shape(self, target);
-  const int64_t n = sh.n;
-  return forward_common(self, target, weight, reduction, ignore_index, sh, {n},
-                        self.dim() == 2);
+template <NllInput K>
+std::tuple<at::Tensor, at::Tensor> nll_forward(const at::Tensor& self, const at::Tensor& target,
+                                               const std::optional<at::Tensor>& weight,
+                                               int64_t reduction, int64_t ignore_index) {
+  if constexpr (K == NllInput::Classes) {
+    const NllShape sh = nll_shape(self, target);
+    return forward_common(self, target, weight, reduction, ignore_index, sh, {sh.n},
+                          self.dim() == 2);
+  } else {
+    const NllShape sh = nll2d_shape(self, target);
+    return forward_common(self, target, weight, reduction, ignore_index, sh, target.sizes(),
+                          true);
+  }
 }
 
-at::Tensor nll_loss_backward(const at::Tensor& grad_output, const at::Tensor& self,
-                             const at::Tensor& target, const std::optional<at::Tensor>& weight,
-                             int64_t reduction, int64_t ignore_index,
-                             const at::Tensor& total_weight) {
-  const NllShape sh = nll_shape(self, target);
+template <NllInput K>
+at::Tensor nll_backward(const at::Tensor& grad_output, const at::Tensor& self,
+                        const at::Tensor& target, const std::optional<at::Tensor>& weight,
+                        int64_t reduction, int64_t ignore_index, const at::Tensor& total_weight) {
+  const bool classes = K == NllInput::Classes;
+  const NllShape sh = classes ? nll_shape(self, target) : nll2d_shape(self, target);
   return backward_common(grad_output, self, target, weight, reduction, ignore_index,
-                         total_weight, sh, self.dim() == 2);
+                         total_weight, sh, !classes || self.dim() == 2);
 }
 
-std::tuple<at::Tensor, at::Tensor> nll_loss2d_forward(const at::Tensor& self,
-                                                      const at::Tensor& target,
-                                                      const std::optional<at::Tensor>& weight,
-                                                      int64_t reduction, int64_t ignore_index) {
-  const NllShape sh = nll2d_shape(self, target);
-  return forward_common(self, target, weight, reduction, ignore_index, sh, target.sizes(), true);
-}
-
-at::Tensor nll_loss2d_backward(const at::Tensor& grad_output, const at::Tensor& self,
-                               const at::Tensor& target, const std::optional<at::Tensor>& weight,
-                               int64_t reduction, int64_t ignore_index,
-                               const at::Tensor& total_weight) {
-  const NllShape sh = nll2d_shape(self, target);
-  return backward_common(grad_output, self, target, weight, reduction, ignore_index,
-                         total_weight, sh, true);
-}
+template std::tuple<at::Tensor, at::Tensor> nll_forward<NllInput::Classes>(
+    const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&, int64_t, int64_t);
+template std::tuple<at::Tensor, at::Tensor> nll_forward<NllInput::Spatial>(
+    const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&, int64_t, int64_t);
+template at::Tensor nll_backward<NllInput::Classes>(const at::Tensor&, const at::Tensor&,
+                                                    const at::Tensor&,
+                                                    const std::optional<at::Tensor>&, int64_t,
+                                                    int64_t, const at::Tensor&);
+template at::Tensor nll_backward<NllInput::Spatial>(const at::Tensor&, const at::Tensor&,
+                                                    const at::Tensor&,
+                                                    const std::optional<at::Tensor>&, int64_t,
+                                                    int64_t, const at::Tensor&);
 
 }  // namespace rustorch::native

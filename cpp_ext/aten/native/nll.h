@@ -13,22 +13,19 @@ namespace rustorch::native {
 bool nll_supported(const at::Tensor& self, const at::Tensor& target,
                    const std::optional<at::Tensor>& weight);
 
-std::tuple<at::Tensor, at::Tensor> nll_loss_forward(const at::Tensor& self,
-                                                    const at::Tensor& target,
-                                                    const std::optional<at::Tensor>& weight,
-                                                    int64_t reduction, int64_t ignore_index);
-at::Tensor nll_loss_backward(const at::Tensor& grad_output, const at::Tensor& self,
-                             const at::Tensor& target, const std::optional<at::Tensor>& weight,
-                             int64_t reduction, int64_t ignore_index,
-                             const at::Tensor& total_weight);
-std::tuple<at::Tensor, at::Tensor> nll_loss2d_forward(const at::Tensor& self,
-                                                      const at::Tensor& target,
-                                                      const std::optional<at::Tensor>& weight,
-                                                      int64_t reduction, int64_t ignore_index);
-at::Tensor nll_loss2d_backward(const at::Tensor& grad_output, const at::Tensor& self,
-                               const at::Tensor& target, const std::optional<at::Tensor>& weight,
-                               int64_t reduction, int64_t ignore_index,
-                               const at::Tensor& total_weight);
+// The input's layout: nll_loss takes (C) or (N, C), nll_loss2d takes (N, C, H, W) with an
+// (N, H, W) target. One implementation serves both (as an (N, C, S) view).
+enum class NllInput { Classes, Spatial };
+
+// aten::nll_loss[2d]_forward and aten::nll_loss[2d]_backward (K = Classes / Spatial).
+template <NllInput K>
+std::tuple<at::Tensor, at::Tensor> nll_forward(const at::Tensor& self, const at::Tensor& target,
+                                               const std::optional<at::Tensor>& weight,
+                                               int64_t reduction, int64_t ignore_index);
+template <NllInput K>
+at::Tensor nll_backward(const at::Tensor& grad_output, const at::Tensor& self,
+                        const at::Tensor& target, const std::optional<at::Tensor>& weight,
+                        int64_t reduction, int64_t ignore_index, const at::Tensor& total_weight);
 
 // Predicates of the aten ops (argument lists as registered).
 inline bool nll_forward_ok(const at::Tensor& self, const at::Tensor& target,
