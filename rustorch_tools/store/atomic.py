@@ -36,59 +36,42 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[n:]
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
-    """Replace `path` with `data` so that a crash leaves either the old or the new file."""
-    path = Path(path)
-    tmp = temp_path_for(path)
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except OSError as exc:
-        raise _about(exc, path) from None
-    try:
-        _write_all(fd, data)
-        os.fsync(fd)
-    except OSError as exc:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise _about(exc, path) from None
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _about(exc, path) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def replace_unsynced(path: str | os.PathLike[str], data: bytes) -> None:
-    """Temp file + rename without fsync, for disposable caches (the validation cache): a
-    crash may lose the new content but never leaves a torn file; a link at `path` is
-    replaced, not written through."""
-    path = Path(path)
+def _replace_with(path: Path, data: bytes | memoryview, durable: bool) -> None:
+    """Temp file in the same folder + rename; with `durable`, fsync of the file and the folder.
+    Errors name `path`, never the temp file, and the temp file never outlives a failure."""
     tmp = temp_path_for(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
         raise _about(exc, path) from None
     try:
-        _write_all(fd, data)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    try:
+        try:
+            _write_all(fd, data)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _about(exc, path) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if durable:
+        fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
+    """Replace `path` with `data` so that a crash leaves either the old or the new file."""
+    _replace_with(Path(path), data, durable=True)
+
+
+def replace_unsynced(path: str | os.PathLike[str], data: bytes) -> None:
+    """Temp file + rename without fsync, for disposable caches (the validation cache): a
+    crash may lose the new content but never leaves a torn file; a link at `path` is
+    replaced, not written through."""
+    _replace_with(Path(path), data, durable=False)
 
 
 def _about(exc: OSError, path: Path) -> OSError:
