@@ -61,3 +61,14 @@ def compare_with_cpu(case, op, sample, atol: float, rtol: float) -> None:
         case.assertEqual(g is None, w is None)
         if w is not None:
             case.assertEqual(g.cpu(), w, atol=atol, rtol=rtol)
+
+
+def assert_ran_natively(case, names: Iterable[str]) -> None:
+    """Every op in `names` ran on its native kernel since the last reset_op_stats, never on the
+    fallback."""
+    import rustorch_device
+
+    stats = rustorch_device.op_stats()
+    for name in names:
+        case.assertGreater(stats.get(name, {"native": 0})["native"], 0, name)
+        case.assertEqual(stats[name]["fallback"], 0, name)

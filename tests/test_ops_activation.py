@@ -8,7 +8,7 @@ from torch.testing._internal.common_device_type import instantiate_device_type_t
 from torch.testing._internal.common_methods_invocations import op_db
 from torch.testing._internal.common_utils import TestCase
 
-from opinfo_helpers import compare_with_cpu, samples
+from opinfo_helpers import assert_ran_natively, compare_with_cpu, samples
 
 NATIVE = {
     "nn.functional.gelu": ("aten::gelu.out", "aten::gelu_backward.grad_input"),
@@ -28,10 +28,7 @@ class TestActivationOps(TestCase):
         rustorch_device.reset_op_stats()
         for sample in samples(op, device, dtype):
             compare_with_cpu(self, op, sample, atol, rtol)
-        stats = rustorch_device.op_stats()
-        for name in NATIVE[op.name]:
-            self.assertGreater(stats.get(name, {"native": 0})["native"], 0, name)
-            self.assertEqual(stats[name]["fallback"], 0, name)
+        assert_ran_natively(self, NATIVE[op.name])
 
     def test_in_place_forms(self, device):
         x = torch.randn(5, 7)

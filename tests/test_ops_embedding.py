@@ -10,7 +10,7 @@ from torch.testing._internal.common_device_type import instantiate_device_type_t
 from torch.testing._internal.common_methods_invocations import op_db
 from torch.testing._internal.common_utils import TestCase
 
-from opinfo_helpers import compare_with_cpu, samples
+from opinfo_helpers import assert_ran_natively, compare_with_cpu, samples
 
 EMB_OPS = [op for op in op_db if op.name == "nn.functional.embedding"]
 TOL = {torch.float32: (1e-5, 1e-5), torch.float64: (1e-10, 1e-10)}
@@ -24,10 +24,7 @@ class TestEmbeddingOps(TestCase):
         rustorch_device.reset_op_stats()
         for sample in samples(op, device, dtype):
             compare_with_cpu(self, op, sample, atol, rtol)
-        stats = rustorch_device.op_stats()
-        for name in NATIVE:
-            self.assertGreater(stats.get(name, {"native": 0})["native"], 0, name)
-            self.assertEqual(stats[name]["fallback"], 0, name)
+        assert_ran_natively(self, NATIVE)
 
     def test_out_of_range_index_raises(self, device):
         w = torch.randn(5, 3, device=device)
