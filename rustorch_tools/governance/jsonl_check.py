@@ -2,8 +2,8 @@
 
 The store's `jsonl.scan` decodes one line at a time (~10 µs a line in CPython); validating
 millions of rows that way is far too slow, so this module checks lines in bulk: a chunk of
-complete lines is CRC-checked with `zlib.crc32` mapped over the line bodies plus a vectorized
-numpy step for the closing `}`, the stored CRCs, the steps and the value types are read from
+complete lines is CRC-checked with `zlib.crc32` mapped over the whole lines and the tails undone
+in vectorized table look-ups (line_crc), the stored CRCs, the steps and the value types are read from
 the raw bytes with numpy (docs/governance.md lists what this proves). A chunk that does not
 pass (a bad CRC, a string, `_nonfinite`, `rank`, odd key order) is halved until the halves
 are small, and only the small pieces that still fail are re-checked line by line with the
@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import math
 import os
-import zlib
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import CorruptLineError
 from ..store.jsonl import decode_line, is_torn_fragment
+from . import line_crc
 from .findings import Finding
 
 CHUNK = 4 << 20
@@ -50,21 +49,6 @@ _STEP_PREFIX = b'{"step":'
 _EVENTS = frozenset({"created", "resumed", "checkpointed", "artifact", "finished", "failed",
                      "crashed", "migrated", "repaired", "quarantined", "released"})
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-
-
-def _crc_table() -> np.ndarray:
-    table = np.zeros(256, np.uint32)
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (0xEDB88320 ^ (c >> 1)) if c & 1 else (c >> 1)
-        table[n] = c
-    return table
-
-
-_TABLE = _crc_table()
-_BRACE = np.uint32(ord("}"))
-_MASK = np.uint32(0xFFFFFFFF)
 
 
 @dataclass
@@ -121,14 +105,11 @@ def _expected_crcs(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
     return np.frombuffer(raw, ">u4").astype(np.uint32)
 
 
-def _actual_crcs(lines: list[bytes]) -> np.ndarray:
-    """CRC32 of `line[:-19] + b"}"` for every line: zlib over the bodies, then the `}` byte
-    folded in with one vectorized table step (zlib's pre/post inversion made explicit)."""
-    bodies = np.fromiter(map(zlib.crc32, map(itemgetter(slice(None, -_SUFFIX_LEN)), lines)),
-                         np.uint32, len(lines))
-    c = bodies ^ _MASK
-    c = _TABLE[(c ^ _BRACE) & np.uint32(0xFF)] ^ (c >> np.uint32(8))
-    return c ^ _MASK
+def _actual_crcs(lines: list[bytes], expected: np.ndarray) -> np.ndarray:
+    """CRC32 of `line[:-19] + b"}"` for every line whose tail _expected_crcs read as
+    `expected`: zlib over each whole line, no copy, then the tail undone in a few vectorized
+    table look-ups (line_crc)."""
+    return line_crc.body_crcs(line_crc.whole_line_crcs(lines), expected)
 
 
 def _scan_values(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
@@ -232,12 +213,13 @@ class JsonlChecker:
         self.descents = 0
 
     # -- fast path -------------------------------------------------------------------------
-    def feed(self, chunk: bytes, first_lineno: int) -> None:
-        """`chunk`: complete lines, each ending with b"\\n"."""
+    def feed(self, chunk: bytes, first_lineno: int) -> int:
+        """`chunk`: complete lines, each ending with b"\\n". Returns the number of lines."""
         lines = chunk.split(b"\n")
         lines.pop()  # after the final newline
         if lines:
             self._feed_lines(chunk, lines, first_lineno)
+        return len(lines)
 
     def _feed_lines(self, chunk: bytes, lines: list[bytes], first: int) -> None:
         if self.kind == "metrics" and self._fast(chunk, lines, first):
@@ -255,9 +237,10 @@ class JsonlChecker:
     def _fast(self, chunk: bytes, lines: list[bytes], first: int) -> bool:
         if b"\\" in chunk:  # escapes (e.g. control characters in names): check line by line
             return False
-        if chunk.count(b',"_') != len(lines):  # a `_` key other than `_crc`
-            return False
         arr = np.frombuffer(chunk, np.uint8)
+        under = np.flatnonzero(arr[2:] == 95)  # `_` at under + 2
+        if np.count_nonzero((arr[under + 1] == 34) & (arr[under] == 44)) != len(lines):
+            return False  # a `,"_` key other than one `_crc` a line
         nl = np.flatnonzero(arr == 10)
         starts = np.empty_like(nl)
         starts[0] = 0
@@ -273,7 +256,7 @@ class JsonlChecker:
             if ranks is None:
                 return False
         expected = _expected_crcs(arr, nl)
-        if expected is None or not np.array_equal(expected, _actual_crcs(lines)):
+        if expected is None or not np.array_equal(expected, _actual_crcs(lines, expected)):
             return False
         steps = _fast_steps(arr, starts, nl)
         if steps is None:
@@ -525,8 +508,7 @@ def check_jsonl(path: Path, kind: str, run_id: str | None, rel: str, live: bool,
                     carry = data
                 continue
             complete, carry = data[:cut + 1], data[cut + 1:]
-            checker.feed(complete, lineno)
-            lineno += complete.count(b"\n")
+            lineno += checker.feed(complete, lineno)
             offset += len(complete)
         if carry:  # (an over-long tail was reported above and is never "torn")
             checker.torn(offset, lineno, live, len(carry))
