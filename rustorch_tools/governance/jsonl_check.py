@@ -14,6 +14,7 @@ buffered.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ class JsonlStats:
     nonfinite_steps: list[int] = field(default_factory=list)
     last_steps: dict = field(default_factory=dict)  # rank (None: no rank) -> last step
     max_step: int | None = None  # highest step of any valid row
+    prefix_bytes: int = 0  # with check_jsonl's digest_limit: how many bytes were hashed
+    prefix_sha256: str | None = None  # and their SHA-256 (the file read once, not twice)
 
 
 class _Collector:
@@ -469,14 +472,20 @@ def _restore(row: dict) -> dict:
 
 
 def check_jsonl(path: Path, kind: str, run_id: str | None, rel: str, live: bool,
-                chunk_size: int | None = None) -> tuple[list[Finding], JsonlStats]:
+                chunk_size: int | None = None,
+                digest_limit: int | None = None) -> tuple[list[Finding], JsonlStats]:
     """Check one JSONL file. `live`: the run's heartbeat is fresh (a torn tail is in flight).
+    With `digest_limit`, the SHA-256 of the file's first `digest_limit` bytes (fewer when the
+    file is shorter) is taken from the same reads (stats.prefix_bytes / prefix_sha256), for
+    the manifest's record of the file.
 
     Reads with O_NOFOLLOW; the caller has already refused symlinks, this closes the race.
     Raises OSError if the file cannot be opened or read.
     """
     checker = JsonlChecker(kind, run_id, rel)
     chunk_size = chunk_size or CHUNK
+    digest = None if digest_limit is None else hashlib.sha256()
+    hashed = 0
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         carry = b""
@@ -487,6 +496,10 @@ def check_jsonl(path: Path, kind: str, run_id: str | None, rel: str, live: bool,
             block = os.read(fd, chunk_size)
             if not block:
                 break
+            if digest is not None and hashed < digest_limit:  # type: ignore[operator]
+                part = block if len(block) <= digest_limit - hashed else block[:digest_limit - hashed]
+                digest.update(part)
+                hashed += len(part)
             if skipping:
                 nl = block.find(b"\n")
                 if nl < 0:
@@ -515,4 +528,6 @@ def check_jsonl(path: Path, kind: str, run_id: str | None, rel: str, live: bool,
     finally:
         os.close(fd)
     checker.stats.last_steps = dict(checker.last_step)
+    if digest is not None:
+        checker.stats.prefix_bytes, checker.stats.prefix_sha256 = hashed, digest.hexdigest()
     return checker.finish(), checker.stats

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -224,11 +225,15 @@ def record_logs(run_dir: PathLike) -> dict[str, Any]:
     return logs
 
 
-def verify_logs(run_dir: PathLike, doc: dict[str, Any]) -> list[tuple[str, str, str]]:
+def verify_logs(run_dir: PathLike, doc: dict[str, Any],
+                intact: Collection[str] = ()) -> list[tuple[str, str, str]]:
     """(file, kind, message) for each recorded JSONL file that lost or changed data: kind
-    `lost` (missing, or shorter than recorded) or `modified` (recorded prefix differs)."""
+    `lost` (missing, or shorter than recorded) or `modified` (recorded prefix differs).
+    `intact`: files whose recorded prefix the caller already hashed and found unchanged."""
     out = []
     for name, rec in sorted((doc.get("logs") or {}).items()):
+        if name in intact:
+            continue
         path = Path(run_dir) / name
         try:
             now = measure_log(path, rec["bytes"])
