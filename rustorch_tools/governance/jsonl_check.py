@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CorruptLineError
+from ..store import line_crc
 from ..store.jsonl import decode_line, is_torn_fragment
-from . import line_crc
 from .findings import Finding
 
 CHUNK = 4 << 20

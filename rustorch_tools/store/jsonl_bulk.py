@@ -6,18 +6,18 @@ split piece); here no Python object is made per value. orjson writes the text of
 numpy column (the shortest text that round-trips, as for one row), numpy finds where each
 value's text starts, and a scatter copies the values and the constant separators (the keys)
 straight into their places in the output buffer. Only the CRC of each line is one C call per
-line (`zlib.crc32` mapped over memoryview slices, no copy of the line).
+line (`zlib.crc32` mapped over the lines, the `_crc` tail then undone by store.line_crc).
 """
 
 from __future__ import annotations
 
 import json
-import zlib
-from itertools import repeat
 from typing import Any
 
 import numpy as np
 import orjson
+
+from . import line_crc
 
 _CRC_HEAD = b',"_crc":"'
 _CRC_TAIL = b'"}\n'
@@ -123,10 +123,12 @@ def _encode(seps: list[bytes], texts: list[bytes], n: int) -> bytes:
         out[np.flatnonzero(keep) + np.repeat(at - begin, length)] = a[keep]
         at += length
     body_end = at
-    view = memoryview(out)
-    crc = zlib.crc32
-    bodies = map(view.__getitem__, map(slice, row_start[:-1].tolist(), body_end.tolist()))
-    crcs = np.fromiter(map(crc, repeat(b"}", n), map(crc, bodies)), np.uint32, n)
+    # The CRC of each body + "}" from the CRC of its whole line, whose digits are still
+    # "00000000" (line_crc: no slice of any line is copied).
+    lines = out.tobytes().split(b"\n")
+    lines.pop()
+    crcs = line_crc.body_crcs(line_crc.whole_line_crcs(lines),
+                                np.zeros(n, np.uint32))  # the value "00000000" spells
     digits = _HEX[(crcs[:, None] >> _NIBBLE_SHIFTS) & np.uint32(15)]
     out[(body_end + len(_CRC_HEAD))[:, None] + np.arange(8)] = digits
     return out.tobytes()

@@ -10,7 +10,7 @@ CRC of `body_open + "}"`. That is a few table look-ups per line, vectorized over
     reg(body_open + "}")  = A1(reg(body_open)) ^ U0("}")
     => reg(body_open + "}") = K(reg(line) ^ U0(tail)) ^ U0("}"),  K = A1 o A19^-1 = A18^-1
 
-with U0 the register update from 0 (linear in the data). `tests/test_governance_line_crc.py`
+with U0 the register update from 0 (linear in the data). `tests/test_store_line_crc.py`
 checks the result against zlib on random lines.
 """
 

@@ -1,4 +1,4 @@
-"""governance.line_crc: the CRC of `line[:-19] + "}"` from the whole line's CRC equals zlib's."""
+"""store.line_crc: the CRC of `line[:-19] + "}"` from the whole line's CRC equals zlib's."""
 
 import zlib
 
@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rustorch_tools.governance import line_crc
+from rustorch_tools.store import line_crc
 
 
 def _line(body: bytes, stored: int) -> bytes:
