@@ -18,7 +18,9 @@ SHA_KEY, B3_KEY = "__rustorch_sha256__", "__rustorch_blake3__"
 
 def reseal(path: Path, mutate_header: Callable[[dict[str, Any]], None] | None = None,
            mutate_body: Callable[[bytearray], None] | None = None,
-           recompute: tuple[str, ...] = ("sha256", "blake3")) -> None:
+           recompute: tuple[str, ...] = ("sha256", "blake3"), place_tails: bool = True) -> None:
+    """`place_tails`: point the two digest entries at the tails (False keeps the offsets
+    `mutate_header` left)."""
     data = path.read_bytes()
     (n,) = struct.unpack_from("<Q", data)
     header = json.loads(data[8 : 8 + n])
@@ -29,9 +31,9 @@ def reseal(path: Path, mutate_header: Callable[[dict[str, Any]], None] | None = 
     if mutate_body:
         mutate_body(body)
     size = len(body)
-    if isinstance(header.get(SHA_KEY), dict):
+    if place_tails and isinstance(header.get(SHA_KEY), dict):
         header[SHA_KEY]["data_offsets"] = [size, size + 32]
-    if isinstance(header.get(B3_KEY), dict):
+    if place_tails and isinstance(header.get(B3_KEY), dict):
         header[B3_KEY]["data_offsets"] = [size + 32, size + 64]
     head = json.dumps(header).encode()
     head += b" " * (-len(head) % 8)
