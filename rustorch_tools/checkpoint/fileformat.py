@@ -185,7 +185,7 @@ def write_checkpoint_file(path: Path, meta: dict[str, Any], enc: _Encoder) -> tu
 
 
 def read_header(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(safetensors header, our metadata) of a format-1 file, without reading the tensors."""
+    """(safetensors header, our metadata) of a format 1 or 2 file, without reading the tensors."""
     with open(path, "rb") as fh:
         raw = fh.read(8)
         if len(raw) < 8:
