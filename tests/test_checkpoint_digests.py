@@ -132,7 +132,7 @@ def test_run_that_recorded_only_sha256_still_loads_and_is_checked(tmp_path):
     doc = manifest.read_manifest(run.dir)
     doc["files"]["checkpoints/" + saved.path.name]["sha256"] = "0" * 64
     manifest.write_manifest(run.dir, doc)
-    with pytest.raises(CorruptCheckpointError, match="recorded in manifest.json .expected sha256 0{64}"):
+    with pytest.raises(CorruptCheckpointError, match="recorded for it .manifest.json / latest. .expected sha256 0{64}"):
         checkpoint.load_checkpoint(saved.path)
 
 
@@ -149,7 +149,7 @@ def test_manifest_or_latest_digest_mismatch_is_refused(tmp_path):
         manifest.write_manifest(run.dir, doc)
 
     with_entry(blake3="0" * 64)  # the file is intact; the run recorded another one
-    with pytest.raises(CorruptCheckpointError, match="recorded in manifest.json .expected blake3 0{64}"):
+    with pytest.raises(CorruptCheckpointError, match="recorded for it .manifest.json / latest. .expected blake3 0{64}"):
         checkpoint.load_checkpoint(saved.path, verify="fast")
     with pytest.warns(UserWarning, match="newest intact checkpoint ckpt-0000000001"):
         assert checkpoint.load_checkpoint(run.dir).step == 1
@@ -188,3 +188,12 @@ def test_forged_digest_entries_raise_corrupt_checkpoint_error(tmp_path, forgery)
         with pytest.raises(CorruptCheckpointError) as info:
             checkpoint.load_checkpoint(saved.path, verify=verify)
         assert "does not match" not in str(info.value)
+
+
+def test_plain_folder_holds_latest_to_its_recorded_digest(tmp_path):
+    checkpoint.save_checkpoint(tmp_path, model=_model(0), step=1, keep_last=None)
+    checkpoint.save_checkpoint(tmp_path, model=_model(1), step=2, keep_last=None)
+    other = checkpoint.save_checkpoint(tmp_path / "x" / "other.safetensors", model=_model(7), step=2)
+    shutil.copyfile(other.path, tmp_path / "ckpt-0000000002.safetensors")  # valid, but not the one saved
+    with pytest.warns(UserWarning, match="newest intact checkpoint ckpt-0000000001"):
+        assert checkpoint.load_checkpoint(tmp_path).step == 1

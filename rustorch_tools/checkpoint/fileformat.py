@@ -287,8 +287,8 @@ def _verify_bytes(path: Path, view: memoryview, tails: dict[str, int], verify: s
     results = dict(zip(algos, digests.run_concurrently(jobs), strict=True))
     for algo, (_, whole) in results.items():
         if expected and algo in expected and expected[algo] != whole:
-            raise CorruptCheckpointError(str(path), "differs from the checkpoint the run recorded "
-                                         "in manifest.json", expected=expected[algo], actual=whole,
+            raise CorruptCheckpointError(str(path), "differs from the checkpoint recorded for it "
+                                         "(manifest.json / latest)", expected=expected[algo], actual=whole,
                                          algorithm=algo)
     out: dict[str, tuple[bytes | None, str]] = {}
     for algo, (inner, whole) in results.items():

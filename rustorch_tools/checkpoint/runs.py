@@ -237,9 +237,11 @@ def _recorded_digests(files: RunFiles, path: Path, pointer: dict[str, Any] | Non
 def _read_verified(path: Path, files: RunFiles | None, pointer: dict[str, Any] | None,
                    map_location: Any, verify: str) -> Checkpoint:
     """read_checkpoint_file; in a run, against the whole-file digests manifest.json and
-    `latest` recorded: a file swapped for another valid checkpoint, or re-hashed, is refused."""
+    `latest` recorded: a file swapped for another valid checkpoint, or re-hashed, is refused.
+    In a plain folder, the file `latest` names is held to the digests `latest` recorded."""
     if files is None:
-        return read_checkpoint_file(path, map_location, verify=verify)
+        recorded = {a: pointer[a] for a in (SHA256, BLAKE3) if isinstance((pointer or {}).get(a), str)}
+        return read_checkpoint_file(path, map_location, verify=verify, expected=recorded or None)
     expected = _recorded_digests(files, path, pointer)
     return read_checkpoint_file(path, map_location, verify=verify, expected=expected)
 
