@@ -83,10 +83,12 @@ def add_file(
     relpath: str,
     sha256: str | None = None,
     verified: bool = True,
+    blake3: str | None = None,
 ) -> dict[str, Any]:
     """Record `relpath` (relative to the run dir) with its digest and size; returns the entry.
 
-    Pass `sha256` when the writer already computed it from the bytes it wrote.
+    Pass `sha256` when the writer already computed it from the bytes it wrote; `blake3`
+    (checkpoints, format 2) is recorded beside it when given: what loading verifies.
     """
     check_relpath(relpath)
     path = Path(run_dir) / relpath
@@ -97,6 +99,8 @@ def add_file(
         "added_at": time.time(),
         "verified": verified,
     }
+    if blake3 is not None:
+        entry["blake3"] = blake3
     with run_lock(run_dir):
         doc = read_manifest(run_dir)
         doc["files"][relpath] = entry

@@ -178,8 +178,8 @@ class RunFiles:
         return manifest.read_manifest(self.dir)
 
     def add_manifest_file(self, relpath: str, sha256: str | None = None,
-                          verified: bool = True) -> dict[str, Any]:
-        return manifest.add_file(self.dir, relpath, sha256=sha256, verified=verified)
+                          verified: bool = True, blake3: str | None = None) -> dict[str, Any]:
+        return manifest.add_file(self.dir, relpath, sha256=sha256, verified=verified, blake3=blake3)
 
     def remove_manifest_files(self, relpaths: list[str]) -> None:
         manifest.remove_files(self.dir, relpaths)
