@@ -109,6 +109,20 @@ class TestSdpaCases(TestCase):
         self.check(2, 4, 17, 17, 16, causal=True)
         self.check(1, 2, 5, 9, 4, causal=True, scale=0.3, dtype=torch.float64)
 
+    def test_grouped_query_attention(self):
+        torch.manual_seed(0)
+        cpu = [torch.randn(s, requires_grad=True) for s in ((2, 8, 5, 4), (2, 2, 7, 4), (2, 2, 7, 4))]
+        dev = [t.detach().to(DEV).requires_grad_() for t in cpu]
+        rustorch_device.reset_op_stats()
+        out = F.scaled_dot_product_attention(*dev, enable_gqa=True, is_causal=True)
+        out.sum().backward()
+        self.assertEqual(fallback_calls(), {})
+        ref = F.scaled_dot_product_attention(*cpu, enable_gqa=True, is_causal=True)
+        ref.sum().backward()
+        self.assertEqual(out.cpu(), ref, atol=1e-4, rtol=1e-4)
+        for d, c in zip(dev, cpu, strict=True):
+            self.assertEqual(d.grad.cpu(), c.grad, atol=1e-4, rtol=1e-4)
+
     def test_eval_no_grad(self):
         with torch.no_grad():
             self.check(2, 4, 33, 33, 16, causal=True, grad=False)
