@@ -45,7 +45,7 @@ class TestConvDevice(TestCase):
         self.assertTrue(torch.autograd.gradcheck(same, (x, self.leaf(3, 4, 2, 3))))
 
     def test_batched_and_per_image_paths(self):
-        # Small maps (oh*ow <= 256, batch > 1) run one GEMM over the batch; larger maps and
+        # Small maps (oh*ow <= 128, batch > 1) run one GEMM over the batch; larger maps and
         # single images one GEMM per image. Both match CPU and are bit-identical at 1 and 2
         # threads (ResNet's late stages: 4x4 and 2x2 maps, stride 2, 1x1 downsampling).
         torch.manual_seed(0)
