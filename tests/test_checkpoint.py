@@ -79,7 +79,7 @@ def test_roundtrip_every_state_and_odd_tensors(tmp_path):
                                        scheduler=sched, scaler=scaler, step=3, epoch=1, extra=extra)
     assert saved.sha256 == manifest.sha256_file(saved.path) and saved.size == saved.path.stat().st_size
     ck = checkpoint.load_checkpoint(saved.path, restore_rng=False)
-    assert (ck.format_version, ck.step, ck.epoch) == (1, 3, 1)
+    assert (ck.format_version, ck.step, ck.epoch) == (2, 3, 1)
     assert_same(model.state_dict(), ck.model)
     assert_same(opt.state_dict(), ck.optimizer)
     assert_same(sched.state_dict(), ck.scheduler)
@@ -108,7 +108,7 @@ def test_file_is_standard_safetensors(tmp_path):
     saved = checkpoint.save_checkpoint(tmp_path / "a.safetensors", model=model, step=1)
     with safetensors.safe_open(str(saved.path), framework="pt") as fh:
         meta = json.loads(fh.metadata()["rustorch_checkpoint"])
-        assert meta["format_version"] == 1 and meta["step"] == 1
+        assert meta["format_version"] == 2 and meta["step"] == 1
         assert torch.equal(fh.get_tensor("model/0.weight"), model[0].weight.detach())
 
 
@@ -133,8 +133,10 @@ def test_every_corruption_is_detected(tmp_path):
     bad = bytearray(data)
     bad[len(data) // 2] ^= 1
     saved.path.write_bytes(bytes(bad))
-    with pytest.raises(CorruptCheckpointError, match="expected sha256 [0-9a-f]{64}, got [0-9a-f]{64}"):
+    with pytest.raises(CorruptCheckpointError, match="BLAKE3 .expected blake3 [0-9a-f]{64}, got [0-9a-f]{64}"):
         checkpoint.load_checkpoint(saved.path)
+    with pytest.raises(CorruptCheckpointError, match="SHA-256 .expected sha256 [0-9a-f]{64}, got [0-9a-f]{64}"):
+        checkpoint.load_checkpoint(saved.path, verify="full")
     for cut in (0, 5, 100, len(data) - 1):
         saved.path.write_bytes(data[:cut])
         with pytest.raises(CorruptCheckpointError):
@@ -175,9 +177,8 @@ def test_legacy_format_0_is_migrated(tmp_path):
 
 
 def test_future_format_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoint.fileformat, "FORMAT_VERSION", 2)
     saved = checkpoint.save_checkpoint(tmp_path / "f.safetensors", model=make_model())
-    monkeypatch.setattr(checkpoint.fileformat, "FORMAT_VERSION", 1)
+    monkeypatch.setattr(checkpoint.fileformat, "FORMAT_VERSION", 1)  # as an older reader
     with pytest.raises(UnsupportedCheckpointVersion, match="format_version 2 is newer"):
         checkpoint.load_checkpoint(saved.path)
     legacy = tmp_path / "f.pt"
@@ -260,7 +261,9 @@ def test_header_layout_is_aligned(tmp_path):
         if key != "__metadata__":
             size = {"U8": 1, "F64": 8, "F16": 2, "F32": 4}[info["dtype"]]
             assert info["data_offsets"][0] % size == 0, key
-    assert header["__rustorch_sha256__"]["data_offsets"][1] == len(data) - 8 - n
+    data_len = len(data) - 8 - n  # format 2 ends with the SHA-256 tail, then the BLAKE3 tail
+    assert header["__rustorch_sha256__"]["data_offsets"] == [data_len - 64, data_len - 32]
+    assert header["__rustorch_blake3__"]["data_offsets"] == [data_len - 32, data_len]
 
 
 def _device_available() -> bool:

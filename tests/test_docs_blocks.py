@@ -3,14 +3,17 @@ with a `_crc` checks out.
 
 Blocks fenced as ```bash / ```sh / ```shell run with `bash -euo pipefail`, ```python blocks with
 the test's Python; the blocks of one file run in order, in one temporary folder that holds a
-small synthetic RUNS_DIR (`runs/`, see `_synthetic_runs`), with the repository on PYTHONPATH,
+small synthetic RUNS_DIR (`runs/`, see `_synthetic_runs`) and a copy of the repository's
+`examples/` (the MNIST subset and the example pipeline), with the repository on PYTHONPATH,
 `python` and `rustorch-tools` on PATH, and $RUSTORCH_RUNS_DIR unset. Markers (an HTML comment on
 the line right before the fence, invisible on rendered pages):
 
-    <!-- docs-test: skip (why) -->   the block cannot run standalone (training, torchrun,
-                                      network, a fragment of a larger script); listed by
-                                      test_skipped_blocks_are_listed
+    <!-- docs-test: skip (why) -->   the block cannot run in a test (a long training run,
+                                      torchrun, network, a fragment of a larger script); listed
+                                      by test_skipped_blocks_are_listed
     <!-- docs-test: exit N -->       the block's last command exits N (run without -e)
+    <!-- docs-test: write NAME -->   the block (any language, e.g. a TOML file) is written to
+                                      NAME in the folder, for the blocks after it
 
 A fence without a language whose lines look like commands fails test_command_blocks_are_tagged:
 tag it (```bash) or, for a synopsis with [optional] parts, ```text.
@@ -34,16 +37,9 @@ from rustorch_tools.store import jsonl
 REPO = Path(__file__).resolve().parent.parent
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SHELL = {"bash", "sh", "shell"}
-MARKER_RE = re.compile(r"<!--\s*docs-test:\s*(skip|exit)\b\s*(.*?)\s*-->")
+MARKER_RE = re.compile(r"<!--\s*docs-test:\s*(skip|exit|write)\b\s*(.*?)\s*-->")
 COMMAND_RE = re.compile(r"^\s*(\$ )?(python3?|rustorch-tools|make|torchrun|pip|cd|export)\b")
 BLOCK_TIMEOUT_S = 120
-# Files rewritten on another branch when this test was written (h/pyint): their blocks train
-# models and need skip markers there; until those land, unmarked blocks of these files are
-# skipped with this reason. Delete an entry once the file carries its own markers.
-MARKERS_PENDING = {
-    "docs/training.md": "trains a model (markers pending in docs/training.md)",
-    "docs/pipelines.md": "runs a training pipeline (markers pending in docs/pipelines.md)",
-}
 
 
 @dataclass
@@ -54,6 +50,7 @@ class Block:
     text: str
     skip: str | None = None
     exit_code: int = 0
+    write_to: str | None = None  # a file block: written there instead of run
 
     @property
     def where(self) -> str:
@@ -81,16 +78,16 @@ def blocks(path: Path) -> list[Block]:
         marker = MARKER_RE.search(prev)
         if marker and marker.group(1) == "skip":
             block.skip = marker.group(2).strip("() ") or "no reason given"
+        elif marker and marker.group(1) == "write":
+            block.write_to = marker.group(2)
         elif marker:
             block.exit_code = int(marker.group(2))
-        elif lang in SHELL | {"python"}:
-            block.skip = MARKERS_PENDING.get(str(path.relative_to(REPO)))
         out.append(block)
     return out
 
 
 ALL = [b for p in DOCS for b in blocks(p)]
-RUNNABLE = [b for b in ALL if b.lang in SHELL | {"python"}]
+RUNNABLE = [b for b in ALL if b.lang in SHELL | {"python"} and b.write_to is None]
 FILES = sorted({b.path for b in RUNNABLE if b.skip is None})
 
 
@@ -115,6 +112,8 @@ def _synthetic_runs(root: Path) -> None:
 def runs_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("docs-runs")
     _synthetic_runs(root / "runs")
+    shutil.copytree(REPO / "examples", root / "examples",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     return root
 
 
@@ -150,6 +149,11 @@ def test_blocks_of_a_file_run_in_order(path: Path, runs_template: Path, tmp_path
     shutil.copytree(runs_template, work, symlinks=True)
     env = _env(work)
     for block in blocks(path):
+        if block.write_to is not None:
+            target = work / block.write_to
+            assert target.parent == work, f"{block.where}: write NAME must be a plain file name"
+            target.write_text(block.text, encoding="utf-8")
+            continue
         if block.lang not in SHELL | {"python"} or block.skip is not None:
             continue
         res = _run(block, work, env)

@@ -11,12 +11,12 @@ import hashlib
 import json
 import os
 import shutil
-import struct
 import warnings
 
 import pytest
 import torch
 from click.testing import CliRunner
+from support.ckpt_forge import reseal
 
 import rustorch_tools
 from rustorch_tools import checkpoint
@@ -135,28 +135,12 @@ def test_rebuilt_manifest_never_vouches_for_a_tampered_checkpoint(tmp_path):
 
 
 def _forge(path, mutate):
-    data = bytearray(path.read_bytes())
-    (n,) = struct.unpack_from("<Q", data)
-    header = json.loads(data[8:8 + n])
-    mutate(header)
-    head = json.dumps(header).encode()
-    head += b" " * (-len(head) % 8)
-    body = data[8 + n:-32]
-    out = struct.pack("<Q", len(head)) + head + body
-    # recompute the internal digest: only the checks, not the hash, can refuse it
-    header_ok = out + hashlib.sha256(out).digest()
-    (n2,) = struct.unpack_from("<Q", header_ok)
-    h2 = json.loads(header_ok[8:8 + n2])
-    size = len(header_ok) - 8 - n2
-    h2["__rustorch_sha256__"]["data_offsets"] = [size - 32, size]
-    head = json.dumps(h2).encode()
-    head += b" " * (-len(head) % 8)
-    out = struct.pack("<Q", len(head)) + head + body
-    path.write_bytes(out + hashlib.sha256(out).digest())
+    reseal(path, mutate)  # both digest tails recomputed: only the checks can refuse it
 
 
 def _first_tensor(header):
-    return next(v for k, v in header.items() if k not in ("__metadata__", "__rustorch_sha256__"))
+    return next(v for k, v in header.items()
+                if k not in ("__metadata__", "__rustorch_sha256__", "__rustorch_blake3__"))
 
 
 @pytest.mark.parametrize("forgery", ["float_offsets", "negative_shape", "huge_int", "deep",
@@ -182,8 +166,10 @@ def test_forged_headers_raise_corrupt_checkpoint_error(tmp_path, forgery):
                 '"extra":null', '"extra":' + "[" * levels + "1" + "]" * levels)
 
     _forge(saved.path, mutate)
-    with pytest.raises(CorruptCheckpointError):
-        checkpoint.load_checkpoint(saved.path)
+    for verify in ("fast", "full"):
+        with pytest.raises(CorruptCheckpointError) as info:
+            checkpoint.load_checkpoint(saved.path, verify=verify)
+        assert "does not match" not in str(info.value)  # refused by the checks, not a digest
 
 
 def test_mismatched_shapes_leave_the_model_unchanged(tmp_path):

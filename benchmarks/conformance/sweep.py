@@ -9,7 +9,8 @@ stops answering within the timeout counts it as a hang; a fresh worker takes the
 A sample counts only when it runs on CPU; it passes when rustorch's outputs (and, where the
 op supports autograd in that dtype, the gradients of all inputs) match CPU's. Failures listed in
 benchmarks/conformance/expected_failures.json (key "opinfo"/"moduleinfo" -> "case|dtype" or
-"case|dtype|index" -> reason) count as expected failures.
+"case|dtype|index" -> reason) count as expected failures; entries that matched no failure in a sweep are
+reported as "stale_expected" (they pass now and should be removed).
 """
 
 from __future__ import annotations
@@ -183,18 +184,30 @@ def _op_sample(op: Any, s: Any, dname: str, grad: bool, meta_only: bool, seed: i
     except Exception as e:  # noqa: BLE001  (fails on CPU too: not counted)
         return ["skip", f"CPU: {type(e).__name__}"]
     dev_parts = _to_device(cpu_parts)
+    return _verdict(lambda: _run(op, dev_parts, seed), lambda: _grad_inputs(dev_parts),
+                    out_c, g_c, dname, meta_only, seed)
+
+
+def _error_text(e: BaseException) -> str:
+    return f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+
+
+def _verdict(run_dev: Any, grad_leaves_dev: Any, out_c: Any, g_c: list[Any] | None, dname: str,
+             meta_only: bool, seed: int) -> list[str]:
+    """Runs the device side of a sample and compares its outputs (and gradients, when CPU's were
+    taken) with CPU's: ["pass", ""] or ["fail", reason]."""
     try:
-        out_d = _run(op, dev_parts, seed)
-    except Exception as e:  # noqa: BLE001  (the case's result is the error text)
-        return ["fail", f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"]
+        out_d = run_dev()
+    except Exception as e:  # noqa: BLE001  (the sample's result is the error text)
+        return ["fail", _error_text(e)]
     diff = _compare(out_d, out_c, dname, meta_only)
     if diff is not None:
         return ["fail", diff]
     if g_c is not None:
         try:
-            g_d = _grads(out_d, _grad_inputs(dev_parts), seed)
+            g_d = _grads(out_d, grad_leaves_dev(), seed)
         except Exception as e:  # noqa: BLE001
-            return ["fail", f"backward {type(e).__name__}: {' '.join(str(e).split())[:300]}"]
+            return ["fail", "backward " + _error_text(e)]
         diff = _compare(g_d, g_c, dname, meta_only)
         if diff is not None:
             return ["fail", "grad " + diff]
@@ -261,23 +274,9 @@ def _module_sample(info: Any, mi: Any, dname: str, training: bool, seed: int) ->
     except Exception as e:  # noqa: BLE001  (fails on CPU: not counted)
         return ["skip", f"CPU: {type(e).__name__}"]
     parts_d = _to_device(parts_c)
-    try:
-        out_d = call(m_d, parts_d)
-    except Exception as e:  # noqa: BLE001
-        return ["fail", f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"]
-    diff = _compare(out_d, out_c, dname, False)
-    if diff is not None:
-        return ["fail", diff]
-    if g_c is not None:
-        try:
-            leaves_d = _grad_inputs(parts_d) + [p for p in m_d.parameters() if p.requires_grad]
-            g_d = _grads(out_d, leaves_d, seed)
-        except Exception as e:  # noqa: BLE001
-            return ["fail", f"backward {type(e).__name__}: {' '.join(str(e).split())[:300]}"]
-        diff = _compare(g_d, g_c, dname, False)
-        if diff is not None:
-            return ["fail", "grad " + diff]
-    return ["pass", ""]
+    return _verdict(lambda: call(m_d, parts_d),
+                    lambda: _grad_inputs(parts_d) + [p for p in m_d.parameters() if p.requires_grad],
+                    out_c, g_c, dname, False, seed)
 
 
 def _op_key(op: Any) -> str:
@@ -363,6 +362,8 @@ def sweep(kind: str, keys: list[str], dtypes: list[str], max_samples: int | None
     summary: dict[str, Any] = {"kind": kind, "cases": len(keys), "samples": 0, "passed": 0,
                                "expected_failures": 0, "failed": 0, "skipped_on_cpu": 0,
                                "crashes": [], "hangs": [], "errors": [], "failures": {}}
+    used_expected: set[str] = set()
+    finished: set[str] = set()
     worker: Worker | None = None
     for key in keys:
         if worker is None:
@@ -385,6 +386,7 @@ def sweep(kind: str, keys: list[str], dtypes: list[str], max_samples: int | None
         if "error" in msg:
             summary["errors"].append(f"{key}: {msg['error']}")
             continue
+        finished.add(key)
         if progress:
             counts: dict[str, int] = {}
             for status, _ in msg["samples"].values():
@@ -398,13 +400,21 @@ def sweep(kind: str, keys: list[str], dtypes: list[str], max_samples: int | None
             summary["samples"] += 1
             if status == "pass":
                 summary["passed"] += 1
-            elif f"{key}|{tag}" in expected or f"{key}|{dname}" in expected or key in expected:
+            elif (match := next((k for k in (f"{key}|{tag}", f"{key}|{dname}", key)
+                                 if k in expected), None)) is not None:
                 summary["expected_failures"] += 1
+                used_expected.add(match)
             else:
                 summary["failed"] += 1
                 summary["failures"][f"{key}|{tag}"] = reason
     if worker is not None:
         worker.kill()
+    # Entries for cases that ran (in the dtypes swept) but matched no failure: they now pass
+    # and should leave expected_failures.json.
+    summary["stale_expected"] = sorted(
+        k for k in expected
+        if k not in used_expected and k.split("|")[0] in finished
+        and (len(k.split("|")) < 2 or k.split("|")[1] in dtypes))
     n = summary["samples"]
     summary["pass_rate"] = (summary["passed"] + summary["expected_failures"]) / n if n else 1.0
     summary["strict_pass_rate"] = summary["passed"] / n if n else 1.0

@@ -212,9 +212,7 @@ class RunIndex:
         """A damaged cache is moved aside (never deleted: it might help a bug report)."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for suffix in ("", "-wal", "-shm"):
-            src = Path(str(self.db_path) + suffix)
-            if src.exists():
-                os.replace(src, self.index_dir / f"{DB_NAME}{suffix}.broken-{stamp}")
+            self.store.set_aside_in_index(f"{DB_NAME}{suffix}", f"broken-{stamp}")
         print(f"warning: index {self.db_path} was unreadable ({exc}); rebuilding it", file=sys.stderr)
 
     def _create(self, conn: sqlite3.Connection) -> None:

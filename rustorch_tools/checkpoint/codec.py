@@ -18,7 +18,8 @@ import torch
 
 from ..errors import CorruptCheckpointError, NotSerializableError
 
-DIGEST_KEY = "__rustorch_sha256__"
+DIGEST_KEY = "__rustorch_sha256__"  # the file's SHA-256 tail (fileformat)
+BLAKE3_KEY = "__rustorch_blake3__"  # its BLAKE3 tail (format 2)
 MAX_DEPTH = 200  # deeper trees are forged: a state dict is a few levels deep
 
 # safetensors dtype names; anything else is stored as raw bytes (U8) plus its real dtype.
@@ -43,7 +44,7 @@ class _Encoder:
 
     def _key(self, path: str) -> str:
         key, n = path, 1
-        while key in self.tensors or key == DIGEST_KEY:
+        while key in self.tensors or key in (DIGEST_KEY, BLAKE3_KEY):
             n += 1
             key = f"{path}#{n}"
         return key

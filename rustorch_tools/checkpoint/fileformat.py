@@ -1,44 +1,58 @@
 """The checkpoint file format (docs/checkpoints.md): one safetensors file.
 
 Every tensor of the state plus a JSON description of the rest in the header's
-`__metadata__["rustorch_checkpoint"]`, and as the last 32 bytes a `U8[32]` tensor
-`__rustorch_sha256__` = SHA-256 of every byte before it. Loading never unpickles. Format 0
-(legacy) is a `torch.save` dict, read only through `torch.load(weights_only=True)`.
-Every malformed header (float offsets, negative or huge shapes, deep nesting) raises
-CorruptCheckpointError.
+`__metadata__["rustorch_checkpoint"]`, and two digest tails as the last 64 bytes (format 2): a
+`U8[32]` tensor `__rustorch_sha256__` = SHA-256 of every byte before it, then a `U8[32]` tensor
+`__rustorch_blake3__` = BLAKE3 of every byte before it (so BLAKE3 alone covers the whole file).
+Format 1 has the SHA-256 tail only, as the last 32 bytes, and is still read. Loading never unpickles. Format 0 (legacy) is a `torch.save` dict, read only
+through `torch.load(weights_only=True)`. Every malformed header (float offsets, negative or
+huge shapes, deep nesting) raises CorruptCheckpointError.
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
 import json
 import math
 import mmap
 import os
 import pickle
 import struct
+import sys
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
 from ..errors import CheckpointNotFoundError, CorruptCheckpointError, UnsupportedCheckpointVersion
 from ..store import atomic
-from .codec import _FROM_ST, _ST_DTYPES, DIGEST_KEY, _Encoder, decode_tree
+from . import digests
+from .codec import _FROM_ST, _ST_DTYPES, BLAKE3_KEY, DIGEST_KEY, _Encoder, decode_tree
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SUFFIX = ".safetensors"
 META_KEY = "rustorch_checkpoint"
 _MAX_HEADER = 256 << 20
 STATE_PARTS = ("model", "optimizer", "scheduler", "scaler")
+# The digest tensors at the end of the data, in file order, per format version.
+_TAIL_KEYS = {1: (DIGEST_KEY,), 2: (DIGEST_KEY, BLAKE3_KEY)}
+_TAIL_ALGORITHM = {DIGEST_KEY: digests.SHA256, BLAKE3_KEY: digests.BLAKE3}
+VERIFY_MODES = ("fast", "full")
+# Linux >= 5.14: map every page of the file in one call instead of one fault per few pages.
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform == "linux" else None)
 
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: state dicts, counters, RNG states and where it came from."""
+    """A loaded checkpoint: state dicts, counters, RNG states and where it came from.
+
+    `sha256` / `blake3`: the digests the file stores in its tails; `file_sha256` /
+    `file_blake3`: digests of the whole file (what manifest.json and `latest` record), None
+    when that digest was not computed; `verified`: the algorithms whose digests were checked.
+    """
 
     path: Path
     format_version: int
@@ -53,18 +67,22 @@ class Checkpoint:
     rng: dict[str, Any] | None = None
     sha256: str | None = None
     migrated_from: int | None = None
-    file_sha256: str | None = None  # SHA-256 of the whole file (what manifest.json records)
+    file_sha256: str | None = None
+    blake3: str | None = None
+    file_blake3: str | None = None
+    verified: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class SavedCheckpoint:
-    """What save_checkpoint wrote: the file, its whole-file SHA-256 and size."""
+    """What save_checkpoint wrote: the file, its whole-file SHA-256 and BLAKE3, and size."""
 
     path: Path
     sha256: str
     size: int
     step: int | None
     removed: tuple[Path, ...] = field(default=())
+    blake3: str | None = None
 
 
 def _state_of(obj: Any, part: str) -> Any:
@@ -83,12 +101,6 @@ def _tensor_bytes(t: torch.Tensor) -> memoryview:
     return memoryview(t.reshape(-1).view(torch.uint8).numpy())
 
 
-def _write_all(fd: int, view: memoryview) -> None:
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
 _CHUNK = 8 << 20
 _PARALLEL_MIN = 16 << 20
 
@@ -97,35 +109,39 @@ def _chunks(views: list[memoryview]) -> list[memoryview]:
     return [v[i : i + _CHUNK] for v in views for i in range(0, v.nbytes, _CHUNK)]
 
 
-def _hash_and_write(fd: int, digest: Any, views: list[memoryview]) -> None:
-    """Write `views` to `fd` and feed them to `digest`, in order.
+def _write_hashed(fh: BinaryIO, hashers: dict[str, Any], views: list[memoryview]) -> None:
+    """Write `views` to `fh` and feed them to every hasher, in order.
 
-    For large states a helper thread hashes chunk i while this thread writes it (both release
-    the GIL), so the SHA-256 costs little extra wall time where a second core is free, and
-    the bulk fsync overlaps the end of the hashing.
+    For large states each hasher runs on its own thread, a chunk behind the writer (the
+    hashes and the write syscalls release the GIL), so SHA-256 and BLAKE3 together cost about
+    the slower of the two in wall time where cores are free; the bulk fsync then overlaps the
+    end of the hashing, and the caller's final fsync has only the tails left to flush.
     """
     if sum(v.nbytes for v in views) < _PARALLEL_MIN:
         for view in views:
-            digest.update(view)
-            _write_all(fd, view)
+            for h in hashers.values():
+                h.update(view)
+            fh.write(view)
         return
-    chunks = _chunks(views)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ckpt-sha256") as pool:
-        hashed = [pool.submit(digest.update, chunk) for chunk in chunks]  # one worker: in order
-        for chunk in chunks:
-            _write_all(fd, chunk)
-        # Flush the bulk to disk while the hash finishes; the caller's final fsync after the
-        # digest is written then has only the last bytes to flush.
-        os.fsync(fd)
-        for future in hashed:
-            future.result()
+    workers = [digests.OrderedHasher(h, name) for name, h in hashers.items()]
+    try:
+        for chunk in _chunks(views):
+            for worker in workers:
+                worker.submit(chunk)
+            fh.write(chunk)  # from the tensor's own memory: no copy in user space
+        fh.flush()
+        os.fsync(fh.fileno())
+    finally:
+        for worker in workers:
+            worker.wait()
 
 
-def write_checkpoint_file(path: Path, meta: dict[str, Any], enc: _Encoder) -> tuple[str, int]:
-    """Write the safetensors file atomically (temp, fsync, rename, fsync dir).
+def write_checkpoint_file(path: Path, meta: dict[str, Any], enc: _Encoder) -> tuple[dict[str, str], int]:
+    """Write the safetensors file atomically (store.atomic.atomic_file: temp, fsync, rename,
+    fsync of the folder).
 
-    Returns (whole-file SHA-256, size). Tensors are written from their own memory (no copy)
-    and hashed on the way.
+    Returns ({"sha256": …, "blake3": …} of the whole file, size). Tensors are written from
+    their own memory (no copy) and hashed on the way.
     """
     def itemsize(item: tuple[str, torch.Tensor]) -> int:
         key, t = item
@@ -144,33 +160,32 @@ def write_checkpoint_file(path: Path, meta: dict[str, Any], enc: _Encoder) -> tu
             header[key] = {"dtype": _ST_DTYPES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + view.nbytes]}
         offset += view.nbytes
         views.append(view)
-    header[DIGEST_KEY] = {"dtype": "U8", "shape": [32], "data_offsets": [offset, offset + 32]}
+    for key in _TAIL_KEYS[2]:  # the layout this code writes (format 2)
+        header[key] = {"dtype": "U8", "shape": [32], "data_offsets": [offset, offset + 32]}
+        offset += 32
     head = json.dumps(header, separators=(",", ":")).encode()
     head += b" " * (-len(head) % 8)
     prefix = struct.pack("<Q", len(head)) + head
 
-    tmp = atomic.temp_path_for(path)
-    digest = hashlib.sha256(prefix)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        _write_all(fd, memoryview(prefix))
-        _hash_and_write(fd, digest, views)
-        inner = digest.digest()
-        _write_all(fd, memoryview(inner))
-        digest.update(inner)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    atomic.fsync_dir(path.parent)
-    return digest.hexdigest(), len(prefix) + offset + 32
+    sha = digests.new_hasher(digests.SHA256)
+    b3 = digests.new_hasher(digests.BLAKE3)
+    with atomic.atomic_file(path, durable=True) as fh:
+        for h in (sha, b3):
+            h.update(prefix)
+        fh.write(prefix)
+        _write_hashed(fh, {digests.SHA256: sha, digests.BLAKE3: b3}, views)
+        sha_inner = sha.digest()  # SHA-256 of every byte before it
+        b3.update(sha_inner)
+        b3_inner = b3.digest()  # BLAKE3 of every byte before it, SHA-256 tail included
+        tails = sha_inner + b3_inner
+        fh.write(tails)
+    sha.update(tails)
+    b3.update(b3_inner)
+    return {digests.SHA256: sha.hexdigest(), digests.BLAKE3: b3.hexdigest()}, len(prefix) + offset
 
 
 def read_header(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(safetensors header, our metadata) of a format-1 file, without reading the tensors."""
+    """(safetensors header, our metadata) of a format 1 or 2 file, without reading the tensors."""
     with open(path, "rb") as fh:
         raw = fh.read(8)
         if len(raw) < 8:
@@ -206,12 +221,19 @@ def _parse_header(path: Path, head: bytes, n: int) -> tuple[dict[str, Any], dict
 
 def _map_file(path: Path) -> mmap.mmap | bytearray:
     """The file's bytes as a private (copy-on-write) mapping: tensors are built on it without
-    copying, and stay valid after the file is unlinked or replaced (rotation, atomic rename)."""
+    copying, and stay valid after the file is unlinked or replaced (rotation, atomic rename).
+    The pages are mapped up front (read faults only: nothing is copied)."""
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
             return bytearray()
-        return mmap.mmap(fh.fileno(), size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        buf = mmap.mmap(fh.fileno(), size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    if _MADV_POPULATE_READ is not None:
+        try:
+            buf.madvise(_MADV_POPULATE_READ)
+        except OSError:
+            pass  # an older kernel: the pages fault in as they are read
+    return buf
 
 
 def _looks_like_safetensors(buf: Any) -> bool:
@@ -222,42 +244,123 @@ def _looks_like_safetensors(buf: Any) -> bool:
     return n <= len(buf) - 8 and buf[8:9] == b"{"
 
 
-def read_checkpoint_file(path: str | os.PathLike[str], map_location: Any = None) -> Checkpoint:
-    """Load and verify one checkpoint file (format 1, or legacy format 0).
+def _check_verify(verify: str) -> None:
+    if verify not in VERIFY_MODES:
+        raise ValueError(f"verify must be one of {', '.join(map(repr, VERIFY_MODES))}, got {verify!r}")
 
-    Raises CorruptCheckpointError (digest mismatch, malformed, or a pickle that is not
-    plain tensors/containers), UnsupportedCheckpointVersion (a newer format).
+
+def _expected_digests(expected: Mapping[str, str] | None) -> dict[str, str]:
+    out = {k: v for k, v in (expected or {}).items() if v is not None}
+    unknown = set(out) - set(digests.ALGORITHMS)
+    if unknown or digests.SHA256 not in out and digests.BLAKE3 not in out:
+        raise ValueError(f"expected needs sha256 and/or blake3 digests, got {sorted(out)}")
+    return out
+
+
+def _algorithms(verify: str, own: tuple[str, ...], expected: dict[str, str] | None) -> list[str]:
+    """The digests to compute over the file. "fast": one digest, the run's record being the
+    authority: BLAKE3 when the run recorded one (or, without a record, when the file has a
+    BLAKE3 tail), SHA-256 otherwise (formats 0/1, runs that recorded only SHA-256).
+    "full": every digest the file or the run holds (at least SHA-256)."""
+    if verify == "full":
+        wanted = set(own) | set(expected or ()) or {digests.SHA256}
+    else:
+        basis = expected if expected else own
+        wanted = {digests.BLAKE3 if digests.BLAKE3 in basis else digests.SHA256}
+    return [a for a in digests.ALGORITHMS if a in wanted]
+
+
+def _hash_threads() -> int:
+    return max(1, torch.get_num_threads())
+
+
+def _verify_bytes(path: Path, view: memoryview, tails: dict[str, int], verify: str,
+                  expected: dict[str, str] | None) -> dict[str, tuple[bytes | None, str]]:
+    """Check `view` (the whole file) against the run's record `expected` (whole-file
+    digests) and against its own digest tails (`tails`: algorithm -> offset of its tail).
+    Returns algorithm -> (stored inner digest or None, whole-file hex digest) of what was
+    computed; raises CorruptCheckpointError on the first mismatch."""
+    size = len(view)
+    algos = _algorithms(verify, tuple(tails), expected)
+    threads = _hash_threads()
+    jobs = [(lambda a=a: digests.inner_and_whole(a, view, tails.get(a, size), threads)) for a in algos]
+    results = dict(zip(algos, digests.run_concurrently(jobs), strict=True))
+    for algo, (_, whole) in results.items():
+        if expected and algo in expected and expected[algo] != whole:
+            raise CorruptCheckpointError(str(path), "differs from the checkpoint recorded for it "
+                                         "(manifest.json / latest)", expected=expected[algo], actual=whole,
+                                         algorithm=algo)
+    out: dict[str, tuple[bytes | None, str]] = {}
+    for algo, (inner, whole) in results.items():
+        if algo in tails:
+            stored = bytes(view[tails[algo] : tails[algo] + 32])
+            if stored != inner:
+                raise CorruptCheckpointError(str(path), f"content does not match its {_NAMES[algo]}",
+                                             expected=stored.hex(), actual=inner.hex(), algorithm=algo)
+            out[algo] = (stored, whole)
+        else:
+            out[algo] = (None, whole)
+    return out
+
+
+_NAMES = {digests.SHA256: "SHA-256", digests.BLAKE3: "BLAKE3"}
+
+
+def read_checkpoint_file(
+    path: str | os.PathLike[str],
+    map_location: Any = None,
+    *,
+    verify: str = "fast",
+    expected: Mapping[str, str] | None = None,
+) -> Checkpoint:
+    """Load and verify one checkpoint file (format 2 or 1, or legacy format 0).
+
+    `verify="fast"` checks one digest: BLAKE3 where the file or `expected` has one, SHA-256
+    otherwise; `"full"` checks every digest the file and `expected` hold. `expected`: the
+    whole-file digests a run recorded ({"sha256": …, "blake3": …}); the file must match them.
+    Raises CorruptCheckpointError (digest mismatch, malformed, or a pickle that is not plain
+    tensors/containers), UnsupportedCheckpointVersion (a newer format).
     """
+    _check_verify(verify)
+    recorded = _expected_digests(expected) if expected is not None else None
     path = Path(path)
     if not path.is_file():
         raise CheckpointNotFoundError(f"no checkpoint file at {path}")
     buf = _map_file(path)
     if not _looks_like_safetensors(buf) and (buf[:4] == b"PK\x03\x04" or buf[:1] == b"\x80"):
-        return _read_legacy(path, map_location)  # a torch.save zip or a raw pickle
+        return _read_legacy(path, buf, map_location, verify, recorded)  # a torch.save zip or a raw pickle
     if len(buf) < 8 + 32:
         raise CorruptCheckpointError(str(path), "file too short to be a checkpoint")
     (n,) = struct.unpack_from("<Q", buf)
     if n > min(_MAX_HEADER, len(buf) - 8 - 32):
         raise CorruptCheckpointError(str(path), "not a rustorch checkpoint (bad header length)")
     view = memoryview(buf)
-    stored = bytes(view[-32:]).hex()
-    hasher = hashlib.sha256(view[:-32])
-    actual = hasher.hexdigest()
-    if stored != actual:
-        raise CorruptCheckpointError(str(path), "content does not match its SHA-256", expected=stored, actual=actual)
-    hasher.update(view[-32:])
-    whole = hasher.hexdigest()  # the digest manifest.json and `latest` record
     header, meta = _parse_header(path, bytes(view[8 : 8 + n]), n)
     base = 8 + n
     data_len = len(buf) - base
-    digest_entry = header.get(DIGEST_KEY)
-    if not isinstance(digest_entry, dict) or digest_entry.get("data_offsets") != [data_len - 32, data_len]:
-        raise CorruptCheckpointError(str(path), "digest is not the last 32 bytes")
+    version = meta["format_version"]
+    tail_keys = _TAIL_KEYS.get(version)
+    if tail_keys is None:
+        raise CorruptCheckpointError(str(path), f"format_version {version} is not a safetensors checkpoint")
+    tail_start = data_len - 32 * len(tail_keys)
+    tails = {}
+    for i, key in enumerate(tail_keys):
+        entry = header.get(key)
+        begin = tail_start + 32 * i
+        if (not isinstance(entry, dict) or entry.get("data_offsets") != [begin, begin + 32]
+                or entry.get("dtype") != "U8" or entry.get("shape") != [32]):
+            raise CorruptCheckpointError(str(path), f"{_NAMES[_TAIL_ALGORITHM[key]]} digest is not "
+                                         f"where format {version} puts it")
+        tails[_TAIL_ALGORITHM[key]] = base + begin
+    stray = {DIGEST_KEY, BLAKE3_KEY} - set(tail_keys)
+    if stray & set(header):
+        raise CorruptCheckpointError(str(path), f"format {version} has no {', '.join(sorted(stray & set(header)))}")
+    checked = _verify_bytes(path, view, tails, verify, recorded)
     tensors: dict[str, torch.Tensor] = {}
     for key, info in header.items():
-        if key in ("__metadata__", DIGEST_KEY):
+        if key == "__metadata__" or key in tail_keys:
             continue
-        dtype, begin, end, shape = _tensor_entry(path, key, info, data_len - 32)
+        dtype, begin, end, shape = _tensor_entry(path, key, info, tail_start)
         numel = math.prod(shape)
         if numel == 0:
             tensors[key] = torch.empty(shape, dtype=dtype)
@@ -267,16 +370,20 @@ def read_checkpoint_file(path: str | os.PathLike[str], map_location: Any = None)
     state = meta.get("state")
     if not isinstance(state, dict):
         raise CorruptCheckpointError(where, "malformed checkpoint structure (no state object)")
+    stored = {algo: bytes(view[at : at + 32]).hex() for algo, at in tails.items()}
     ckpt = Checkpoint(
         path=path,
-        format_version=meta["format_version"],
+        format_version=version,
         step=_int_or_none(path, meta.get("step"), "step"),
         epoch=_int_or_none(path, meta.get("epoch"), "epoch"),
         created_at=_float_or_none(path, meta.get("created_at")),
         extra=decode_tree(meta.get("extra"), tensors, map_location, where),
         rng=decode_tree(meta.get("rng"), tensors, "cpu", where),
-        sha256=stored,
-        file_sha256=whole,
+        sha256=stored.get(digests.SHA256),
+        blake3=stored.get(digests.BLAKE3),
+        file_sha256=checked[digests.SHA256][1] if digests.SHA256 in checked else None,
+        file_blake3=checked[digests.BLAKE3][1] if digests.BLAKE3 in checked else None,
+        verified=tuple(checked),
         **{part: decode_tree(state.get(part), tensors, map_location, where) for part in STATE_PARTS},
     )
     module_metas = meta.get("state_metadata") or {}
@@ -327,22 +434,18 @@ def _float_or_none(path: Path, x: Any) -> float | None:
     raise CorruptCheckpointError(str(path), f"created_at {x!r:.40} is not a number")
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _read_legacy(path: Path, map_location: Any) -> Checkpoint:
+def _read_legacy(path: Path, buf: Any, map_location: Any, verify: str,
+                 expected: dict[str, str] | None) -> Checkpoint:
     """Format 0: a torch.save'd dict {model, optimizer, scheduler, scaler, step, epoch, extra, rng}.
 
-    Read with the weights_only unpickler, which refuses any global outside torch's allow-list.
+    Checked against `expected` (it has no digest of its own), then read from the very bytes
+    that were hashed with the weights_only unpickler, which refuses any global outside
+    torch's allow-list.
     """
+    checked = _verify_bytes(path, memoryview(buf), {}, verify, expected)
     location = map_location if map_location is not None else "cpu"
     try:
-        obj = torch.load(path, map_location=location, weights_only=True)
+        obj = torch.load(io.BytesIO(buf), map_location=location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
         raise CorruptCheckpointError(
             str(path), f"refused to load: not a safe checkpoint (weights_only unpickler: {str(exc)[:300]})"
@@ -354,7 +457,9 @@ def _read_legacy(path: Path, map_location: Any) -> Checkpoint:
         raise UnsupportedCheckpointVersion(f"{path}: a torch.save file with format_version {version!r}; only 0 is known")
     return Checkpoint(
         path=path,
-        file_sha256=_sha256_file(path),
+        file_sha256=checked[digests.SHA256][1] if digests.SHA256 in checked else None,
+        file_blake3=checked[digests.BLAKE3][1] if digests.BLAKE3 in checked else None,
+        verified=tuple(a for a in checked if expected and a in expected),
         format_version=0,
         migrated_from=0,
         step=obj.get("step"),
@@ -364,5 +469,3 @@ def _read_legacy(path: Path, map_location: Any) -> Checkpoint:
         rng=obj.get("rng"),
         **{part: obj.get(part) for part in STATE_PARTS},
     )
-
-

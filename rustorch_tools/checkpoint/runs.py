@@ -2,8 +2,9 @@
 
 Everything under RUNS_DIR goes through the store (`RunFiles`): the checkpoints/ folder (a
 link is refused), the manifest entry, the `latest` pointer and rotation. Loading from a run
-checks the file against the digest the run recorded (manifest.json and `latest`), not only
-the digest inside the file, so a checkpoint swapped for another valid one is refused.
+checks the file against the digest the run recorded (manifest.json and `latest`: BLAKE3 when
+recorded, else SHA-256), not only the digests inside the file, so a checkpoint swapped for
+another valid one is refused.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ..store.runstore import (
 )
 from . import fileformat
 from .codec import _Encoder, capture_rng_state, restore_rng_state
+from .digests import BLAKE3, SHA256
 from .fileformat import (
     STATE_PARTS,
     SUFFIX,
@@ -91,7 +93,8 @@ def save_checkpoint(
     with state_dict() or dicts. In a directory the file is `ckpt-<step:010d>.safetensors`
     (or `ckpt-<name>`), `latest` is replaced atomically, and only the newest `keep_last`
     checkpoints are kept (None keeps all). In a run, manifest.json gets the file's SHA-256
-    and events.jsonl a `checkpointed` event; a checkpoints/ that is a link is refused.
+    and BLAKE3 and events.jsonl a `checkpointed` event; a checkpoints/ that is a link is
+    refused.
     """
     if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
         raise ValueError(f"step must be an int >= 0 or None, got {step!r}")
@@ -121,7 +124,7 @@ def save_checkpoint(
         path = Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
         digest, size = write_checkpoint_file(path, meta, enc)
-        return SavedCheckpoint(path, digest, size, step)
+        return SavedCheckpoint(path, digest[SHA256], size, step, blake3=digest[BLAKE3])
 
     if name is not None:
         file_name = f"ckpt-{layout.validate_name(name, 'checkpoint name')}{SUFFIX}"
@@ -134,20 +137,21 @@ def save_checkpoint(
     pointer = {"file": file_name, "step": step, "epoch": epoch, "saved_at": now}
     with files.lock() if files is not None else checkpoint_folder_lock(directory):
         digest, size = write_checkpoint_file(path, meta, enc)
-        pointer["sha256"] = digest
+        pointer.update(digest)
         if files is not None:
-            files.add_manifest_file(files.checkpoint_relpath(file_name), sha256=digest)
+            files.add_manifest_file(files.checkpoint_relpath(file_name), sha256=digest[SHA256],
+                                    blake3=digest[BLAKE3])
             files.write_latest(pointer)
         else:
             write_latest_pointer(directory, pointer)
         removed = _rotate(directory, files, keep_last, keep=file_name)
     if files is not None:
         detail = {"file": f"{layout.CHECKPOINTS}/{file_name}", "step": step, "epoch": epoch,
-                  "sha256": digest, "bytes": size}
+                  **digest, "bytes": size}
         if removed:
             detail["removed"] = [p.name for p in removed]
         files.append_event("checkpointed", detail, rank=getattr(target, "rank", None))
-    return SavedCheckpoint(path, digest, size, step, tuple(removed))
+    return SavedCheckpoint(path, digest[SHA256], size, step, tuple(removed), blake3=digest[BLAKE3])
 
 
 def list_checkpoints(directory: Path) -> list[tuple[float, Path]]:
@@ -207,57 +211,58 @@ def _pointer(pointer: Path) -> dict[str, Any]:
     return doc
 
 
-def _recorded_sha(files: RunFiles, path: Path, pointer: dict[str, Any] | None) -> str:
-    """The SHA-256 the run recorded for checkpoint `path` (manifest.json, cross-checked with
-    `latest`); CorruptCheckpointError when it recorded none, or only an unverified one (an
-    entry rebuilt by repair from whatever file was there)."""
+def _recorded_digests(files: RunFiles, path: Path, pointer: dict[str, Any] | None) -> dict[str, str]:
+    """The whole-file digests the run recorded for checkpoint `path` (manifest.json: SHA-256,
+    and BLAKE3 since format 2; cross-checked with `latest`); CorruptCheckpointError when it
+    recorded none, or only an unverified one (an entry rebuilt by repair from whatever file
+    was there)."""
     try:
         entry = files.read_manifest().get("files", {}).get(f"{layout.CHECKPOINTS}/{path.name}")
     except (RustorchToolsError, OSError, ValueError, RecursionError) as exc:
         raise CorruptCheckpointError(str(path), f"manifest.json unreadable ({exc})") from None
-    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+    if not isinstance(entry, dict) or not isinstance(entry.get(SHA256), str):
         raise CorruptCheckpointError(str(path), "not recorded in the run's manifest.json")
     if entry.get("verified") is False:
         raise CorruptCheckpointError(str(path), "recorded in manifest.json only as unverified "
                                      "(rebuilt after a crash); not trusted")
-    if pointer is not None and pointer.get("sha256") not in (None, entry["sha256"]):
-        raise CorruptCheckpointError(str(path), "latest records another SHA-256 than "
-                                     "manifest.json", expected=entry["sha256"],
-                                     actual=str(pointer.get("sha256")))
-    return entry["sha256"]
+    recorded = {a: entry[a] for a in (SHA256, BLAKE3) if isinstance(entry.get(a), str)}
+    for algo in (SHA256, BLAKE3):
+        if pointer is not None and pointer.get(algo) not in (None, recorded.get(algo)):
+            raise CorruptCheckpointError(str(path), f"latest records another {algo} than "
+                                         "manifest.json", expected=recorded.get(algo),
+                                         actual=str(pointer.get(algo)), algorithm=algo)
+    return recorded
 
 
 def _read_verified(path: Path, files: RunFiles | None, pointer: dict[str, Any] | None,
-                   map_location: Any) -> Checkpoint:
-    """read_checkpoint_file, then (in a run) the whole-file digest against manifest.json and
-    `latest`: a file swapped for another valid checkpoint, or re-hashed, is refused."""
+                   map_location: Any, verify: str) -> Checkpoint:
+    """read_checkpoint_file; in a run, against the whole-file digests manifest.json and
+    `latest` recorded: a file swapped for another valid checkpoint, or re-hashed, is refused.
+    In a plain folder, the file `latest` names is held to the digests `latest` recorded."""
     if files is None:
-        return read_checkpoint_file(path, map_location)
-    expected = _recorded_sha(files, path, pointer)
-    ckpt = read_checkpoint_file(path, map_location)
-    if ckpt.file_sha256 != expected:
-        raise CorruptCheckpointError(str(path), "differs from the checkpoint the run recorded "
-                                     "in manifest.json", expected=expected, actual=ckpt.file_sha256)
-    return ckpt
+        recorded = {a: pointer[a] for a in (SHA256, BLAKE3) if isinstance((pointer or {}).get(a), str)}
+        return read_checkpoint_file(path, map_location, verify=verify, expected=recorded or None)
+    expected = _recorded_digests(files, path, pointer)
+    return read_checkpoint_file(path, map_location, verify=verify, expected=expected)
 
 
 _FALLBACK_ERRORS = (CorruptCheckpointError, CheckpointNotFoundError, UnsupportedCheckpointVersion)
 
 
-def _load_latest(source: Any, map_location: Any) -> Checkpoint:
+def _load_latest(source: Any, map_location: Any, verify: str) -> Checkpoint:
     """The checkpoint `latest` names, verified against what the run recorded; if it (or the
     pointer) is damaged, the newest intact recorded one, with a warning."""
     directory, files = _checkpoint_dir(source, create=False)
     pointer: dict[str, Any] | None = None
     try:
         pointer = _pointer(latest_pointer_path(directory))
-        return _read_verified(directory / pointer["file"], files, pointer, map_location)
+        return _read_verified(directory / pointer["file"], files, pointer, map_location, verify)
     except _FALLBACK_ERRORS as first:
         for _, path in reversed(list_checkpoints(directory)):
             if pointer is not None and path.name == pointer.get("file"):
                 continue
             try:
-                ckpt = _read_verified(path, files, None, map_location)
+                ckpt = _read_verified(path, files, None, map_location, verify)
             except _FALLBACK_ERRORS:
                 continue
             warnings.warn(f"{first}; loaded the newest intact checkpoint {path.name} instead", stacklevel=3)
@@ -303,22 +308,26 @@ def load_checkpoint(
     map_location: Any = None,
     restore_rng: bool = True,
     strict: bool = True,
+    verify: str = "fast",
 ) -> Checkpoint:
     """Load a checkpoint and put its state into the given objects.
 
     `source`: a file, or a Run / run dir / checkpoint dir (→ `latest`, verified against the
-    SHA-256 the run recorded in manifest.json and `latest`; if that fails, the newest intact
-    recorded checkpoint with a warning). `map_location`: None (each tensor back on its saved
+    digest the run recorded in manifest.json and `latest`; if that fails, the newest intact
+    recorded checkpoint with a warning). `verify`: "fast" checks one cryptographic digest,
+    BLAKE3 where recorded (format 2), else SHA-256; "full" checks SHA-256 too (every digest
+    the file and the run hold). `map_location`: None (each tensor back on its saved
     device), a device ("cpu", "rustorch") or a {saved: new} dict. A model whose keys or
     shapes do not match is left unchanged (CheckpointMismatchError). Restores the RNG states
     last, so that the next random draw is the one the saved run would make.
     """
+    fileformat._check_verify(verify)
     if _run_files(source) is None and isinstance(source, str | os.PathLike) and Path(source).is_file():
         path = Path(source)
         files = _run_files(path.parent) if path.parent.name == layout.CHECKPOINTS else None
-        ckpt = _read_verified(path, files, None, map_location)
+        ckpt = _read_verified(path, files, None, map_location, verify)
     else:
-        ckpt = _load_latest(source, map_location)
+        ckpt = _load_latest(source, map_location, verify)
     parts = dict(zip(STATE_PARTS, (model, optimizer, scheduler, scaler), strict=True))
     for part, obj in parts.items():
         if obj is not None and getattr(ckpt, part) is None:

@@ -2,8 +2,8 @@
 
 The store's `jsonl.scan` decodes one line at a time (~10 µs a line in CPython); validating
 millions of rows that way is far too slow, so this module checks lines in bulk: a chunk of
-complete lines is CRC-checked with `zlib.crc32` mapped over the line bodies plus a vectorized
-numpy step for the closing `}`, the stored CRCs, the steps and the value types are read from
+complete lines is CRC-checked with `zlib.crc32` mapped over the whole lines and the tails undone
+in vectorized table look-ups (line_crc), the stored CRCs, the steps and the value types are read from
 the raw bytes with numpy (docs/governance.md lists what this proves). A chunk that does not
 pass (a bad CRC, a string, `_nonfinite`, `rank`, odd key order) is halved until the halves
 are small, and only the small pieces that still fail are re-checked line by line with the
@@ -14,16 +14,16 @@ buffered.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
-import zlib
 from dataclasses import dataclass, field
-from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import CorruptLineError
+from ..store import line_crc
 from ..store.jsonl import decode_line, is_torn_fragment
 from .findings import Finding
 
@@ -52,21 +52,6 @@ _EVENTS = frozenset({"created", "resumed", "checkpointed", "artifact", "finished
 _NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
-def _crc_table() -> np.ndarray:
-    table = np.zeros(256, np.uint32)
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (0xEDB88320 ^ (c >> 1)) if c & 1 else (c >> 1)
-        table[n] = c
-    return table
-
-
-_TABLE = _crc_table()
-_BRACE = np.uint32(ord("}"))
-_MASK = np.uint32(0xFFFFFFFF)
-
-
 @dataclass
 class JsonlStats:
     rows: int = 0  # valid rows
@@ -78,6 +63,8 @@ class JsonlStats:
     nonfinite_steps: list[int] = field(default_factory=list)
     last_steps: dict = field(default_factory=dict)  # rank (None: no rank) -> last step
     max_step: int | None = None  # highest step of any valid row
+    prefix_bytes: int = 0  # with check_jsonl's digest_limit: how many bytes were hashed
+    prefix_sha256: str | None = None  # and their SHA-256 (the file read once, not twice)
 
 
 class _Collector:
@@ -121,14 +108,11 @@ def _expected_crcs(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
     return np.frombuffer(raw, ">u4").astype(np.uint32)
 
 
-def _actual_crcs(lines: list[bytes]) -> np.ndarray:
-    """CRC32 of `line[:-19] + b"}"` for every line: zlib over the bodies, then the `}` byte
-    folded in with one vectorized table step (zlib's pre/post inversion made explicit)."""
-    bodies = np.fromiter(map(zlib.crc32, map(itemgetter(slice(None, -_SUFFIX_LEN)), lines)),
-                         np.uint32, len(lines))
-    c = bodies ^ _MASK
-    c = _TABLE[(c ^ _BRACE) & np.uint32(0xFF)] ^ (c >> np.uint32(8))
-    return c ^ _MASK
+def _actual_crcs(lines: list[bytes], expected: np.ndarray) -> np.ndarray:
+    """CRC32 of `line[:-19] + b"}"` for every line whose tail _expected_crcs read as
+    `expected`: zlib over each whole line, no copy, then the tail undone in a few vectorized
+    table look-ups (line_crc)."""
+    return line_crc.body_crcs(line_crc.whole_line_crcs(lines), expected)
 
 
 def _scan_values(arr: np.ndarray, nl: np.ndarray) -> np.ndarray | None:
@@ -232,12 +216,13 @@ class JsonlChecker:
         self.descents = 0
 
     # -- fast path -------------------------------------------------------------------------
-    def feed(self, chunk: bytes, first_lineno: int) -> None:
-        """`chunk`: complete lines, each ending with b"\\n"."""
+    def feed(self, chunk: bytes, first_lineno: int) -> int:
+        """`chunk`: complete lines, each ending with b"\\n". Returns the number of lines."""
         lines = chunk.split(b"\n")
         lines.pop()  # after the final newline
         if lines:
             self._feed_lines(chunk, lines, first_lineno)
+        return len(lines)
 
     def _feed_lines(self, chunk: bytes, lines: list[bytes], first: int) -> None:
         if self.kind == "metrics" and self._fast(chunk, lines, first):
@@ -255,9 +240,10 @@ class JsonlChecker:
     def _fast(self, chunk: bytes, lines: list[bytes], first: int) -> bool:
         if b"\\" in chunk:  # escapes (e.g. control characters in names): check line by line
             return False
-        if chunk.count(b',"_') != len(lines):  # a `_` key other than `_crc`
-            return False
         arr = np.frombuffer(chunk, np.uint8)
+        under = np.flatnonzero(arr[2:] == 95)  # `_` at under + 2
+        if np.count_nonzero((arr[under + 1] == 34) & (arr[under] == 44)) != len(lines):
+            return False  # a `,"_` key other than one `_crc` a line
         nl = np.flatnonzero(arr == 10)
         starts = np.empty_like(nl)
         starts[0] = 0
@@ -273,7 +259,7 @@ class JsonlChecker:
             if ranks is None:
                 return False
         expected = _expected_crcs(arr, nl)
-        if expected is None or not np.array_equal(expected, _actual_crcs(lines)):
+        if expected is None or not np.array_equal(expected, _actual_crcs(lines, expected)):
             return False
         steps = _fast_steps(arr, starts, nl)
         if steps is None:
@@ -486,14 +472,20 @@ def _restore(row: dict) -> dict:
 
 
 def check_jsonl(path: Path, kind: str, run_id: str | None, rel: str, live: bool,
-                chunk_size: int | None = None) -> tuple[list[Finding], JsonlStats]:
+                chunk_size: int | None = None,
+                digest_limit: int | None = None) -> tuple[list[Finding], JsonlStats]:
     """Check one JSONL file. `live`: the run's heartbeat is fresh (a torn tail is in flight).
+    With `digest_limit`, the SHA-256 of the file's first `digest_limit` bytes (fewer when the
+    file is shorter) is taken from the same reads (stats.prefix_bytes / prefix_sha256), for
+    the manifest's record of the file.
 
     Reads with O_NOFOLLOW; the caller has already refused symlinks, this closes the race.
     Raises OSError if the file cannot be opened or read.
     """
     checker = JsonlChecker(kind, run_id, rel)
     chunk_size = chunk_size or CHUNK
+    digest = None if digest_limit is None else hashlib.sha256()
+    hashed = 0
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     try:
         carry = b""
@@ -504,6 +496,10 @@ def check_jsonl(path: Path, kind: str, run_id: str | None, rel: str, live: bool,
             block = os.read(fd, chunk_size)
             if not block:
                 break
+            if digest is not None and hashed < digest_limit:  # type: ignore[operator]
+                part = block if len(block) <= digest_limit - hashed else block[:digest_limit - hashed]
+                digest.update(part)
+                hashed += len(part)
             if skipping:
                 nl = block.find(b"\n")
                 if nl < 0:
@@ -525,12 +521,13 @@ def check_jsonl(path: Path, kind: str, run_id: str | None, rel: str, live: bool,
                     carry = data
                 continue
             complete, carry = data[:cut + 1], data[cut + 1:]
-            checker.feed(complete, lineno)
-            lineno += complete.count(b"\n")
+            lineno += checker.feed(complete, lineno)
             offset += len(complete)
         if carry:  # (an over-long tail was reported above and is never "torn")
             checker.torn(offset, lineno, live, len(carry))
     finally:
         os.close(fd)
     checker.stats.last_steps = dict(checker.last_step)
+    if digest is not None:
+        checker.stats.prefix_bytes, checker.stats.prefix_sha256 = hashed, digest.hexdigest()
     return checker.finish(), checker.stats

@@ -105,6 +105,7 @@ class _RunChecker:
         doc = self._check_run_json(entries.get(layout.RUN_JSON))
         self._check_status(doc)  # before the rest: liveness decides what in-flight data means
         self._check_entries(entries)
+        self._read_manifest(entries.get(layout.MANIFEST))
         stats = {}
         for name, kind in ((layout.METRICS, "metrics"), (layout.EVENTS, "events")):
             stats[kind] = self._check_jsonl(name, kind, entries.get(name))
@@ -217,6 +218,25 @@ class _RunChecker:
         else:
             self.res.live = True
 
+    def _read_manifest(self, kind: str | None) -> None:
+        """Read and schema-check manifest.json once (findings come later, in
+        _check_manifest): its `logs` records let the JSONL checks hash what they read."""
+        self._manifest: dict | None = None
+        self._manifest_problems: list[str] = []
+        self._intact_logs: set[str] = set()
+        if kind != "file":
+            return
+        try:
+            doc = manifest.read_manifest(self.dir)
+        except (CorruptRunError, UnsupportedSchemaVersion, RecursionError, OSError) as e:
+            self._manifest_problems = [str(e).replace(str(self.dir) + "/", "")]
+            return
+        errors = [] if manifest_ok(doc) else schema.validate_document("manifest", doc)
+        if errors:
+            self._manifest_problems = errors
+            return
+        self._manifest = doc
+
     def _check_jsonl(self, name: str, kind: str, ftype: str | None) -> JsonlStats | None:
         if ftype is None:
             if kind == "events":
@@ -224,12 +244,17 @@ class _RunChecker:
             return None
         if ftype != "file":
             return None
+        record = ((self._manifest or {}).get("logs") or {}).get(name)
         try:
             findings, stats = check_jsonl(self.dir / name, kind, self.id_for_findings,
-                                          f"{self.rel}/{name}", self.res.live)
+                                          f"{self.rel}/{name}", self.res.live,
+                                          digest_limit=None if record is None else record["bytes"])
         except OSError as e:
             self.add("RT901", f"cannot read: {e.strerror or e}", name)
             return None
+        if record is not None and stats.prefix_bytes == record["bytes"] \
+                and stats.prefix_sha256 == record["sha256"]:
+            self._intact_logs.add(name)  # verify_logs need not read it again
         self.res.findings.extend(findings)
         if stats.torn and stats.torn_offset is not None:
             self.res.torn[name] = stats.torn_offset
@@ -280,17 +305,12 @@ class _RunChecker:
             return
         if kind != "file":
             return
-        try:
-            doc = manifest.read_manifest(self.dir)
-        except (CorruptRunError, UnsupportedSchemaVersion, RecursionError, OSError) as e:
-            self.add("RT302", str(e).replace(str(self.dir) + "/", "")[:300], layout.MANIFEST)
-            return
-        errors = [] if manifest_ok(doc) else schema.validate_document("manifest", doc)
-        if errors:
-            for msg in errors[:_MAX_SCHEMA_MESSAGES]:
+        doc = self._manifest
+        if doc is None:
+            for msg in self._manifest_problems[:_MAX_SCHEMA_MESSAGES]:
                 self.add("RT302", msg[:300], layout.MANIFEST)
             return
-        for name, kind, message in manifest.verify_logs(self.dir, doc):
+        for name, kind, message in manifest.verify_logs(self.dir, doc, self._intact_logs):
             self.res.data_lost = True
             self.add("RT210" if kind == "lost" else "RT211", message, name)
         listed: dict = doc["files"]

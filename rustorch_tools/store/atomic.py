@@ -36,21 +36,30 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[n:]
 
 
-def _replace_with(path: Path, data: bytes | memoryview, durable: bool) -> None:
-    """Temp file in the same folder + rename; with `durable`, fsync of the file and the folder.
-    Errors name `path`, never the temp file, and the temp file never outlives a failure."""
+@contextmanager
+def atomic_file(path: str | os.PathLike[str], *, durable: bool = True) -> Iterator[BinaryIO]:
+    """Replace `path` with what the block writes, so that a crash leaves the old or the new
+    file, never a torn one.
+
+    Yields a temp file (mode 0644, umask applied) next to `path`, opened without following
+    links; when the block ends normally it is flushed and renamed over `path` (a link at
+    `path` is thereby replaced, never written through). With `durable`, the file is fsynced
+    before the rename and the folder after it; without, a crash may lose the new content
+    (disposable caches). Errors name `path`, never the temp file, and the temp file never
+    outlives a failure. Large writes go from the caller's buffer straight to the kernel.
+    """
+    path = Path(path)
     tmp = temp_path_for(path)
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
         raise _about(exc, path) from None
     try:
-        try:
-            _write_all(fd, data)
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
             if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -60,6 +69,11 @@ def _replace_with(path: Path, data: bytes | memoryview, durable: bool) -> None:
         raise
     if durable:
         fsync_dir(path.parent)
+
+
+def _replace_with(path: Path, data: bytes | memoryview, durable: bool) -> None:
+    with atomic_file(path, durable=durable) as fh:
+        fh.write(data)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -> None:
@@ -155,31 +169,14 @@ def _still_at(path: str | os.PathLike[str], fd: int) -> bool:
 
 @contextmanager
 def output_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """A user's output file (a report, an export), written atomically, mode 0644 (umask
-    applied): streamed into a temp file in the folder of `path`, then renamed over it. A
-    symbolic or hard link at `path` is thereby replaced, never written through, so the file
-    it pointed to is left untouched. Nothing is left behind on error."""
+    """A user's output file (a report, an export): atomic_file, durable, after refusing a
+    folder at `path` up front. A symbolic or hard link at `path` is replaced, never written
+    through, so the file it pointed to is left untouched. Nothing is left behind on error."""
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
-    tmp = temp_path_for(path)
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        raise _about(exc, path) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _about(exc, path) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent if str(path.parent) else ".")
+    with atomic_file(path, durable=True) as fh:
+        yield fh
 
 
 def write_output(path: str | os.PathLike[str], data: bytes) -> None:

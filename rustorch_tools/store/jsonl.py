@@ -104,49 +104,6 @@ class NumberRowEncoder:
         return frame_body((fmt % (step, when, *metrics.values())).encode())
 
 
-def column_texts(values: Any) -> list[bytes] | None:
-    """The JSON text of every element of a 1-D numeric column (numpy array), or None when the
-    column cannot take the bulk path (not numeric, a non-finite float)."""
-    import numpy as np
-
-    kind = values.dtype.kind
-    if kind == "b":
-        values = values.astype(np.int64)
-    elif kind in "iu":
-        if kind == "u" and values.size and values.max() > np.iinfo(np.int64).max:
-            return None
-        values = values.astype(np.int64, copy=False)
-    elif kind == "f":
-        values = values.astype(np.float64, copy=False)
-        if not np.isfinite(values).all():
-            return None
-    else:
-        return None
-    text = orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
-    return text[1:-1].split(b",") if values.size else []
-
-
-def encode_columns(head: dict[str, int], when: float, steps: list[bytes], names: list[str],
-                   columns: list[list[bytes]]) -> bytes:
-    """Many metric rows at once, byte for byte what NumberRowEncoder writes row by row
-    (`{"step","time",head...,name: value...,"_crc"}` lines): `steps` and each column hold
-    the JSON texts of their values (column_texts). One %-format builds every row body, the
-    CRC frame is added per line."""
-    k = len(names)
-    row = ('{"step":%s,"time":' + repr(when)
-           + "".join(f",{json.dumps(key)}:{val!r}" for key, val in head.items()).replace("%", "%%")
-           + "".join("," + json.dumps(n, ensure_ascii=False).replace("%", "%%") + ":%s" for n in names)
-           + "}\n").encode()
-    args: list[bytes | None] = [None] * (len(steps) * (k + 1))
-    args[0::k + 1] = steps
-    for j, col in enumerate(columns):
-        args[j + 1::k + 1] = col
-    bodies = (row * len(steps) % tuple(args)).split(b"\n")
-    bodies.pop()
-    crc = zlib.crc32
-    return b"".join([b'%s,"_crc":"%08x"}\n' % (b[:-1], crc(b)) for b in bodies])
-
-
 def frame_body(body: bytes) -> bytes:
     """`body` (a compact JSON object, not `{}`) with its `_crc` key and newline added."""
     return b'%s,"_crc":"%08x"}\n' % (body[:-1], zlib.crc32(body))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -82,10 +83,12 @@ def add_file(
     relpath: str,
     sha256: str | None = None,
     verified: bool = True,
+    blake3: str | None = None,
 ) -> dict[str, Any]:
     """Record `relpath` (relative to the run dir) with its digest and size; returns the entry.
 
-    Pass `sha256` when the writer already computed it from the bytes it wrote.
+    Pass `sha256` when the writer already computed it from the bytes it wrote; `blake3`
+    (checkpoints, format 2) is recorded beside it when given: what loading verifies.
     """
     check_relpath(relpath)
     path = Path(run_dir) / relpath
@@ -96,6 +99,8 @@ def add_file(
         "added_at": time.time(),
         "verified": verified,
     }
+    if blake3 is not None:
+        entry["blake3"] = blake3
     with run_lock(run_dir):
         doc = read_manifest(run_dir)
         doc["files"][relpath] = entry
@@ -224,11 +229,15 @@ def record_logs(run_dir: PathLike) -> dict[str, Any]:
     return logs
 
 
-def verify_logs(run_dir: PathLike, doc: dict[str, Any]) -> list[tuple[str, str, str]]:
+def verify_logs(run_dir: PathLike, doc: dict[str, Any],
+                intact: Collection[str] = ()) -> list[tuple[str, str, str]]:
     """(file, kind, message) for each recorded JSONL file that lost or changed data: kind
-    `lost` (missing, or shorter than recorded) or `modified` (recorded prefix differs)."""
+    `lost` (missing, or shorter than recorded) or `modified` (recorded prefix differs).
+    `intact`: files whose recorded prefix the caller already hashed and found unchanged."""
     out = []
     for name, rec in sorted((doc.get("logs") or {}).items()):
+        if name in intact:
+            continue
         path = Path(run_dir) / name
         try:
             now = measure_log(path, rec["bytes"])

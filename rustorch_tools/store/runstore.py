@@ -178,8 +178,8 @@ class RunFiles:
         return manifest.read_manifest(self.dir)
 
     def add_manifest_file(self, relpath: str, sha256: str | None = None,
-                          verified: bool = True) -> dict[str, Any]:
-        return manifest.add_file(self.dir, relpath, sha256=sha256, verified=verified)
+                          verified: bool = True, blake3: str | None = None) -> dict[str, Any]:
+        return manifest.add_file(self.dir, relpath, sha256=sha256, verified=verified, blake3=blake3)
 
     def remove_manifest_files(self, relpaths: list[str]) -> None:
         manifest.remove_files(self.dir, relpaths)
@@ -327,6 +327,20 @@ class RunStore:
         if create and not path.resolve().is_relative_to(self.root.resolve()):
             raise UnsafePathError(errno.ELOOP, f"{path} resolves outside {self.root}")
         return path
+
+    def set_aside_in_index(self, name: str, tag: str) -> Path | None:
+        """Move `.index/<name>` aside to `.index/<name>.<tag>` (one rename inside the index
+        folder; a damaged cache is kept for a bug report, never deleted). A link at `name` is
+        moved as the link, never followed; a `.index` that is a link is refused. Returns the
+        new path, or None when `name` does not exist."""
+        folder = self.index_dir(create=False)
+        src = folder / layout.validate_name(name, "index file name", 255)
+        dst = folder / layout.validate_name(f"{name}.{tag}", "index file name", 255)
+        if not os.path.lexists(src):
+            return None
+        os.replace(src, dst)
+        atomic.fsync_dir(folder)
+        return dst
 
     def tree_lock(self, timeout: float = locks.TREE_LOCK_TIMEOUT_S) -> AbstractContextManager[None]:
         """The RUNS_DIR-wide lock of commands that move or rewrite runs."""
