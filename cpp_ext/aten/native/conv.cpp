@@ -175,12 +175,14 @@ DepthwiseShape depthwise_shape(const Geometry& g) {
 // forward, input and weight gradients are one GEMM each with N*oh*ow columns (or k).
 // Depends on sizes only (never on the thread count); each C element still has one fixed K order.
 constexpr int64_t kBatchedMaxPixels = 128;        // oh*ow at most (8x8 yes, 16x16 no: measured)
-constexpr int64_t kBatchedMaxBytes = 64ll << 20;  // im2col matrix of the whole batch at most
+constexpr int64_t kBatchedMaxBytes = 64ll << 20;  // scratch of the whole batch at most
 
 template <typename T>
 bool batched(const Geometry& g) {
+  // Scratch: the im2col matrix [C*KH*KW, N*oh*ow] and the pixel-major output (gradient)
+  // [M, N*oh*ow], both held by the calling thread.
   return g.n > 1 && !depthwise(g) && g.ohw() <= kBatchedMaxPixels &&
-         g.c * g.kh * g.kw * g.n * g.ohw() * int64_t(sizeof(T)) <= kBatchedMaxBytes;
+         (g.c * g.kh * g.kw + g.m) * g.n * g.ohw() * int64_t(sizeof(T)) <= kBatchedMaxBytes;
 }
 
 // col[(c, i, j), n * ohw + p] for every image n (images in parallel, each writes its columns).
