@@ -26,6 +26,10 @@ from . import _exit  # noqa: E402
 
 _exit.install()
 
+from . import _autograd  # noqa: E402  (backward on the calling thread)
+
+_autograd.install()
+
 from . import sharing as _sharing  # noqa: E402  (rustorch storages across processes)
 
 _sharing.install()

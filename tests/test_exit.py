@@ -5,7 +5,8 @@ reference to the GraphTask, whose thread-local state holds Python objects, while
 already finalizes the interpreter; CPython then ends that thread inside take_gil and the process
 dies with "terminate called without an active exception" (exit 134). A long GIL switch interval
 makes the main thread keep the GIL until finalization, so without the fix most runs of the
-script below abort.
+script below abort. rustorch runs backward on the calling thread by default
+(rustorch_device/_autograd.py); these scripts ask for the device threads, where the race lives.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ sys.setswitchinterval(100.0)
 x = torch.randn(32, 32, device="rustorch", requires_grad=True)
 (x @ x).relu().sum().backward()
 """
+
+DEVICE_THREAD = {"RUSTORCH_AUTOGRAD_DEVICE_THREAD": "1"}
 
 
 def test_quiesce_releases_the_device_threads_python_state():
@@ -52,6 +55,7 @@ def test_quiesce_releases_the_device_threads_python_state():
         rustorch_device._C._quiesce_autograd_device_threads()
         print("alive" if ref() is not None else "freed")
         """,
+        env=DEVICE_THREAD,
         timeout=120,
     )
     assert out.strip() == "freed"
@@ -61,6 +65,7 @@ def _run_pairs(pairs: int) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.pop("TORCH_DEVICE_BACKEND_AUTOLOAD", None)
+    env.update(DEVICE_THREAD)
     codes: list[int] = []
     deadline = time.monotonic() + 60 * pairs
     for _ in range(pairs):  # two at a time, so that they load the CPU for each other

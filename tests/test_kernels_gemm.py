@@ -135,6 +135,50 @@ def test_bmm_and_baddbmm(dtype, batch, m, k, n):
     )
 
 
+# Small-M GEMMs read a B with unit column stride in place (gemm.h, "Small M"), with a packed
+# partial last panel when N % 16 != 0. Same FMAs in the same order as the packed path, so the
+# results must be identical, not just close.
+DIRECT_CASES = [
+    # (m, k, n, layout of B)
+    (32, 1024, 256, "n"),   # an LSTM step's input gradient: g . W
+    (7, 300, 33, "n"),      # two K blocks, a partial last B panel
+    (128, 40, 70, "n"),     # the largest direct M, rows past m in the last A panel
+    (1, 513, 16, "n"),
+    (32, 256, 1024, "t"),   # x . W^T: packed
+    (5, 64, 200, "slice"),  # neither stride of B is 1: packed
+    (129, 50, 80, "n"),     # just past the direct limit: packed
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n,lb", DIRECT_CASES)
+def test_direct_paths_match_packed_bit_for_bit(dtype, m, k, n, lb):
+    torch.manual_seed(m + k + n)
+    a, b = torch.randn(m, k, dtype=dtype), operand(k, n, lb, dtype)
+    direct = K.mm_packing(a, b, False)
+    assert torch.equal(direct, K.mm_packing(a, b, True))
+    torch.testing.assert_close(direct, a @ b, **tol(dtype))
+    # Transposed A, and B as a row slice (rows farther apart than n).
+    at = torch.randn(k, m, dtype=dtype).t()
+    assert torch.equal(K.mm_packing(at, b, False), K.mm_packing(at, b, True))
+    b = torch.randn(k, n + 5, dtype=dtype)[:, 3 : 3 + n]
+    assert torch.equal(K.mm_packing(at, b, False), K.mm_packing(at, b, True))
+
+
+def test_direct_paths_do_not_depend_on_thread_count():
+    torch.manual_seed(0)
+    a, w = torch.randn(32, 256), torch.randn(1024, 256)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = [K.mm(a, w.t()), K.mm(a @ w.t(), w)]
+        torch.set_num_threads(2)
+        two = [K.mm(a, w.t()), K.mm(a @ w.t(), w)]
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(x, y) for x, y in zip(one, two, strict=True))
+
+
 SCALAR_CHECK = """
 import torch, rustorch_device, testing_ext
 testing_ext.load()

@@ -199,3 +199,88 @@ def test_fused_cell_shape_errors_are_clear():
         torch.ops.aten._thnn_fused_lstm_cell(gates, gates, torch.zeros(2, 3, device=DEV))
     with pytest.raises(RuntimeError, match="same size"):
         torch.ops.aten._thnn_fused_gru_cell(gates[:, :6], gates[:, :3], torch.zeros(2, 2, device=DEV))
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_vectorized_cells_match_cpu(kind):
+    """float32 with hidden 20: two full 8-wide column blocks and a masked tail of 4 per gate."""
+    torch.manual_seed(6)
+    module = getattr(nn, kind)(9, 20, num_layers=2)
+    x = torch.randn(5, 4, 9) * 3
+    out_d, grads_d = _run_seq(module, x, None, DEV)
+    out_c, grads_c = _run_seq(module, x, None, "cpu")
+    _assert_close(out_d, out_c)
+    _assert_close(grads_d, grads_c)
+
+
+def _lstm_cell_reference(ig, hg, cx):
+    i, f, g, o = (ig.double() + hg.double()).chunk(4, 1)
+    i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+    cy = f * cx.double() + i * g
+    return o * cy.tanh(), cy
+
+
+def test_fused_lstm_cell_saturation_and_nan():
+    """Large pre-activations saturate to exactly 0/1 (no inf/NaN from exp overflow), tiny ones
+    keep their relative accuracy (tanh near 0), NaN propagates to its own column only."""
+    h = 19  # two 8-wide blocks and a tail of 3
+    vals = torch.tensor([-1e4, -100.0, -88.5, -20.0, -1.0, -1e-6, 0.0, 1e-6, 0.5, 0.7, 1.0, 9.0,
+                         20.0, 88.5, 100.0, 1e4, 3e-3, -0.62, 0.63])
+    ig = vals.repeat(3, 4).reshape(3, 4 * h)
+    hg = torch.zeros(3, 4 * h)
+    cx = vals.flip(0).repeat(3, 1)
+    ig[2, 5] = float("nan")  # the input gate of column 5 in row 2
+    hy, cy, _ = torch.ops.aten._thnn_fused_lstm_cell(ig.to(DEV), hg.to(DEV), cx.to(DEV))
+    ref_h, ref_c = _lstm_cell_reference(ig, hg, cx)
+    hy, cy = hy.cpu(), cy.cpu()
+    nan = torch.zeros(3, h, dtype=torch.bool)
+    nan[2, 5] = True
+    assert torch.equal(hy.isnan(), nan) and torch.equal(cy.isnan(), nan)
+    torch.testing.assert_close(hy[~nan].double(), ref_h[~nan], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(cy[~nan].double(), ref_c[~nan], atol=1e-6, rtol=1e-5)
+    small = torch.ops.aten._thnn_fused_lstm_cell(
+        torch.full((1, 32), 1e-6, device=DEV), torch.zeros(1, 32, device=DEV),
+        torch.zeros(1, 8, device=DEV))[0].cpu()
+    # hy = sigmoid(1e-6) * tanh(sigmoid(1e-6) * tanh(1e-6)): relative accuracy near 0.
+    expect = _lstm_cell_reference(torch.full((1, 32), 1e-6), torch.zeros(1, 32), torch.zeros(1, 8))[0]
+    torch.testing.assert_close(small.double(), expect, atol=0, rtol=1e-6)
+
+
+PORTABLE_CELLS = """
+import sys, torch, rustorch_device
+sys.path.insert(0, {tests!r})
+from test_rnn import _cell_outputs
+torch.save(_cell_outputs(), {path!r})
+"""
+
+
+def _cell_outputs() -> list[torch.Tensor]:
+    torch.manual_seed(0)
+    ig, hg, cx = torch.randn(4, 4 * 20) * 4, torch.randn(4, 4 * 20), torch.randn(4, 20)
+    gi, gh, hx = torch.randn(4, 3 * 20) * 4, torch.randn(4, 3 * 20), torch.randn(4, 20)
+    d = [t.to(DEV) for t in (ig, hg, cx, gi, gh, hx)]
+    hy, cy, ws = torch.ops.aten._thnn_fused_lstm_cell(d[0], d[1], d[2])
+    grads = torch.ops.aten._thnn_fused_lstm_cell_backward_impl(hy * 0.5, cy * 0.25, d[2], cy, ws,
+                                                               True)
+    ghy, gws = torch.ops.aten._thnn_fused_gru_cell(d[3], d[4], d[5])
+    ggru = torch.ops.aten._thnn_fused_gru_cell_backward(ghy * 0.5, gws, True)
+    return [t.cpu() for t in (hy, cy, ws, *grads, ghy, gws, *ggru)]
+
+
+def test_portable_cells_match_vectorized(tmp_path):
+    """RUSTORCH_ISA=scalar takes the portable rows (forward and backward, LSTM and GRU); they
+    must agree with the AVX2 rows this process uses."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    env = dict(os.environ, PYTHONPATH=str(tests.parent), RUSTORCH_ISA="scalar")
+    path = tmp_path / "scalar.pt"
+    code = PORTABLE_CELLS.format(tests=str(tests), path=str(path))
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    for a, b in zip(torch.load(path), _cell_outputs(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)

@@ -7,6 +7,10 @@
 // views are read in place by the packing routines, never copied. The segment sum
 // ("batch-reduce") lets conv's weight gradient reduce over the batch inside one GEMM.
 //
+// Small M (a few rows against a large B with contiguous rows, as in a recurrent step's input
+// gradient): B is read in place instead of packed (gemm.cpp, kDirectMaxM). Same FMAs in the
+// same order as the packed path: the results are identical.
+//
 // Determinism: each C element is computed by one thread, and its K loop runs over the same
 // blocks (KC depends on the cache sizes, never on the number of threads) in the same order, so
 // results are bit-identical for any thread count.
@@ -31,6 +35,8 @@ struct GemmArgs {
   // Batch-reduce: segment s reads A at a + s * bsa and B at b + s * bsb.
   int64_t segments = 1;
   int64_t bsa = 0, bsb = 0;
+  // Tests: always pack both operands (the classic path the direct paths must match bit for bit).
+  bool force_packing = false;
 };
 
 // Runs on up to at::get_num_threads() threads (inline when called from a parallel region or

@@ -17,6 +17,13 @@ template <typename T>
 using MicroKernelFn = void (*)(int64_t k, const T* a, const T* b, T* c, int64_t rsc, int64_t csc,
                                T alpha, T beta);
 
+// The same tile with B read in place ("direct B", gemm.cpp): row p of B starts at b + p * ldb
+// (NR contiguous values, any alignment); A is packed as for `fn`. It performs exactly the FMAs
+// of `fn` in the same order, so results are bit-identical to the packed path.
+template <typename T>
+using MicroKernelLdbFn = void (*)(int64_t k, const T* a, const T* b, int64_t ldb, T* c,
+                                  int64_t rsc, int64_t csc, T alpha, T beta);
+
 // Packs `r` vectors of length k that are contiguous in memory, `ld` apart, interleaved:
 // dst[p * r + i] = src[i * ld + p] (a transpose). A with unit stride along K (row-major A) and
 // B with unit stride along K (a transposed B, e.g. linear's W^T) need it; nullptr = portable loop.
@@ -31,6 +38,7 @@ struct MicroKernel {
   const char* name;
   InterleaveFn<T> interleave_mr = nullptr;  // r = mr
   InterleaveFn<T> interleave_nr = nullptr;  // r = nr
+  MicroKernelLdbFn<T> fn_ldb = nullptr;  // nullptr: this ISA always packs B
 };
 
 // One per ISA file (gemm_microkernel_<isa>.cpp).

@@ -54,20 +54,21 @@ struct Vec<double> {
   RUSTORCH_AVX2_INLINE static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
 };
 
-// 6 x (2 vectors) tile: 6 x 16 floats or 6 x 8 doubles.
-template <typename T>
-RUSTORCH_AVX2 void ukr_6x2v(int64_t k, const T* a, const T* b, T* c, int64_t rsc, int64_t csc,
-                            T alpha, T beta) {
+// 6 x (2 vectors) tile: 6 x 16 floats or 6 x 8 doubles. A is packed (6-interleaved); B is
+// packed (rows NR apart, aligned) or read in place (rows ldb apart, unaligned loads): the FMAs
+// and their order are the same either way.
+template <typename T, bool kDirectB>
+RUSTORCH_AVX2_INLINE void ukr_6x2v_body(int64_t k, const T* a, const T* b, int64_t ldb, T* c,
+                                        int64_t rsc, int64_t csc, T alpha, T beta) {
   using W = Vec<T>;
   using V = typename W::V;
   constexpr int L = W::kLanes;
-  constexpr int NR = 2 * L;
   ACC_DECL(W::zero);
   for (int i = 0; i < 6; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * rsc), _MM_HINT_T0);
 #pragma GCC unroll 4
   for (int64_t p = 0; p < k; ++p) {
-    const V b0 = W::load(b);
-    const V b1 = W::load(b + L);
+    const V b0 = kDirectB ? W::loadu(b) : W::load(b);
+    const V b1 = kDirectB ? W::loadu(b + L) : W::load(b + L);
     V ai;
     ACC_ROW(0, W::bcast, W::fma);
     ACC_ROW(1, W::bcast, W::fma);
@@ -76,7 +77,7 @@ RUSTORCH_AVX2 void ukr_6x2v(int64_t k, const T* a, const T* b, T* c, int64_t rsc
     ACC_ROW(4, W::bcast, W::fma);
     ACC_ROW(5, W::bcast, W::fma);
     a += 6;
-    b += NR;
+    b += ldb;
   }
   if (csc == 1) {
     const V va = W::set1(alpha);
@@ -95,12 +96,25 @@ RUSTORCH_AVX2 void ukr_6x2v(int64_t k, const T* a, const T* b, T* c, int64_t rsc
 #undef STOREB
     }
   } else {
+    constexpr int NR = 2 * L;
     alignas(32) T acc[6 * NR];
 #define SPILL(I, X0, X1) W::store(acc + I * NR, X0); W::store(acc + I * NR + L, X1)
     ACC_ALL(SPILL);
 #undef SPILL
     store_tile_generic(acc, 6, NR, NR, c, rsc, csc, alpha, beta);
   }
+}
+
+template <typename T>
+RUSTORCH_AVX2 void ukr_6x2v(int64_t k, const T* a, const T* b, T* c, int64_t rsc, int64_t csc,
+                            T alpha, T beta) {
+  ukr_6x2v_body<T, false>(k, a, b, 2 * Vec<T>::kLanes, c, rsc, csc, alpha, beta);
+}
+
+template <typename T>
+RUSTORCH_AVX2 void ukr_6x2v_ldb(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t rsc,
+                                int64_t csc, T alpha, T beta) {
+  ukr_6x2v_body<T, true>(k, a, b, ldb, c, rsc, csc, alpha, beta);
 }
 
 // In-register transpose of the 8 x 8 block r[0..7] (r[i] = row i) into columns.
@@ -207,10 +221,12 @@ RUSTORCH_AVX2 void interleave6_f64(const double* src, int64_t ld, int64_t k, dou
 }  // namespace
 
 MicroKernel<float> microkernel_f32_avx2() {
-  return {6, 16, &ukr_6x2v<float>, "avx2 6x16", &interleave6_f32, &interleave16_f32};
+  return {6, 16, &ukr_6x2v<float>, "avx2 6x16", &interleave6_f32, &interleave16_f32,
+          &ukr_6x2v_ldb<float>};
 }
 MicroKernel<double> microkernel_f64_avx2() {
-  return {6, 8, &ukr_6x2v<double>, "avx2 6x8", &interleave6_f64, &interleave8_f64};
+  return {6, 8, &ukr_6x2v<double>, "avx2 6x8", &interleave6_f64, &interleave8_f64,
+          &ukr_6x2v_ldb<double>};
 }
 
 }  // namespace rustorch::kernels::gemm_detail

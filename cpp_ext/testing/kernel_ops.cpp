@@ -2,6 +2,8 @@
 // and links it against rustorch_device._C): the GEMM and conv kernels on CPU tensors, so they
 // can be tested and benchmarked against ATen independently of the device runtime:
 //   torch.ops.rustorch_kernels.mm(a, b)
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <torch/library.h>
 
 #include "aten/native/conv.h"
@@ -16,6 +18,26 @@ std::string gemm_config(c10::ScalarType dtype) {
   TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble, "gemm_config: float or double");
   return dtype == at::kFloat ? rustorch::kernels::gemm_config<float>()
                              : rustorch::kernels::gemm_config<double>();
+}
+
+// a @ b through kernels::gemm with the operands' own strides, either as gemm picks (direct
+// paths for small M) or with both operands packed: tests compare the two bit for bit.
+at::Tensor mm_packing(const at::Tensor& a, const at::Tensor& b, bool force_packing) {
+  TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0), "mm_packing: shapes");
+  TORCH_CHECK(a.scalar_type() == b.scalar_type() &&
+                  (a.scalar_type() == at::kFloat || a.scalar_type() == at::kDouble),
+              "mm_packing: float or double");
+  at::Tensor c = at::empty({a.size(0), b.size(1)}, a.options());
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "mm_packing", [&] {
+    rustorch::kernels::GemmArgs<scalar_t> g;
+    g.m = a.size(0), g.n = b.size(1), g.k = a.size(1);
+    g.a = a.const_data_ptr<scalar_t>(), g.rsa = a.stride(0), g.csa = a.stride(1);
+    g.b = b.const_data_ptr<scalar_t>(), g.rsb = b.stride(0), g.csb = b.stride(1);
+    g.c = c.mutable_data_ptr<scalar_t>(), g.rsc = c.stride(0), g.csc = c.stride(1);
+    g.force_packing = force_packing;
+    rustorch::kernels::gemm(g);
+  });
+  return c;
 }
 
 double cpu_clock_ghz() { return rustorch::cpu::measure_clock_ghz(); }
@@ -42,6 +64,7 @@ TORCH_LIBRARY_FRAGMENT(rustorch_kernels, m) {
   m.def("conv2d_backward(Tensor grad_output, Tensor input, Tensor weight, int[] stride, "
         "int[] padding, int[] dilation, int groups, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
   m.def("gemm_config(ScalarType dtype) -> str", &gemm_config);
+  m.def("mm_packing(Tensor a, Tensor b, bool force_packing) -> Tensor", &mm_packing);
   m.def("cpu_clock_ghz() -> float", &cpu_clock_ghz);
   m.def("round_size(int n) -> int", &round_size);
 }

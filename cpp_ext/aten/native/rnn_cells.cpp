@@ -30,16 +30,12 @@
 
 #include "aten/alias.h"
 #include "aten/native/rnn_cells.h"
+#include "kernels/rnn_cell.h"
 
 namespace rustorch::native {
 namespace {
 
 using at::Tensor;
-
-template <typename T>
-inline T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
-}
 
 // CPU view over a rustorch tensor's bytes, made contiguous (a copy only when it is not).
 Tensor host_contiguous(const Tensor& t) { return t.defined() ? as_cpu(t).contiguous() : t; }
@@ -123,29 +119,8 @@ std::tuple<Tensor, Tensor, Tensor> lstm_cell(const Tensor& input_gates, const Te
     scalar_t* phy = hy_c.mutable_data_ptr<scalar_t>();
     scalar_t* pcy = cy_c.mutable_data_ptr<scalar_t>();
     at::parallel_for(0, n, row_grain(4 * h), [&](int64_t begin, int64_t end) {
-      for (int64_t row = begin; row < end; ++row) {
-        const scalar_t* gi = pig + row * 4 * h;
-        const scalar_t* gh = phg + row * 4 * h;
-        scalar_t* w = pws + row * 4 * h;
-        for (int64_t j = 0; j < h; ++j) {
-          acc_t pre[4];
-          for (int k = 0; k < 4; ++k) {
-            const int64_t col = k * h + j;
-            acc_t v = acc_t(gi[col]) + acc_t(gh[col]);
-            if (pib != nullptr) v += acc_t(pib[col]) + acc_t(phb[col]);
-            pre[k] = v;
-          }
-          const acc_t i = sigmoid(pre[0]), f = sigmoid(pre[1]);
-          const acc_t g = std::tanh(pre[2]), o = sigmoid(pre[3]);
-          const acc_t cell = f * acc_t(pc[row * h + j]) + i * g;
-          pcy[row * h + j] = scalar_t(cell);
-          phy[row * h + j] = scalar_t(o * std::tanh(cell));
-          w[j] = scalar_t(i);
-          w[h + j] = scalar_t(f);
-          w[2 * h + j] = scalar_t(g);
-          w[3 * h + j] = scalar_t(o);
-        }
-      }
+      kernels::rnn::lstm_forward<scalar_t, acc_t>(begin, end, h, pig, phg, pib, phb, pc, phy, pcy,
+                                                  pws);
     });
   });
   return {hy, cy, workspace};
@@ -192,24 +167,8 @@ std::tuple<Tensor, Tensor, Tensor> lstm_cell_backward_impl(const std::optional<T
       scalar_t* pgg = gg.mutable_data_ptr<scalar_t>();
       scalar_t* pgcx = gcx.mutable_data_ptr<scalar_t>();
       at::parallel_for(0, n, row_grain(4 * h), [&](int64_t begin, int64_t end) {
-        for (int64_t row = begin; row < end; ++row) {
-          const scalar_t* w = pws + row * 4 * h;
-          scalar_t* g = pgg + row * 4 * h;
-          for (int64_t j = 0; j < h; ++j) {
-            const int64_t e = row * h + j;
-            const acc_t i = w[j], f = w[h + j], cg = w[2 * h + j], o = w[3 * h + j];
-            const acc_t go = pghy != nullptr ? acc_t(pghy[e]) : acc_t(0);
-            const acc_t goc = pgcy != nullptr ? acc_t(pgcy[e]) : acc_t(0);
-            const acc_t tc = std::tanh(acc_t(pcy[e]));
-            // d cy: through hy = o * tanh(cy), plus the incoming cell gradient.
-            const acc_t dc = go * o * (acc_t(1) - tc * tc) + goc;
-            g[j] = scalar_t(dc * cg * (acc_t(1) - i) * i);
-            g[h + j] = scalar_t(dc * acc_t(pc[e]) * (acc_t(1) - f) * f);
-            g[2 * h + j] = scalar_t(dc * i * (acc_t(1) - cg * cg));
-            g[3 * h + j] = scalar_t(go * tc * (acc_t(1) - o) * o);
-            pgcx[e] = scalar_t(dc * f);
-          }
-        }
+        kernels::rnn::lstm_backward<scalar_t, acc_t>(begin, end, h, pghy, pgcy, pc, pcy, pws, pgg,
+                                                     pgcx);
       });
     });
   }
@@ -248,28 +207,7 @@ std::tuple<Tensor, Tensor> gru_cell(const Tensor& input_gates, const Tensor& hid
     scalar_t* pws = ws.mutable_data_ptr<scalar_t>();
     scalar_t* phy = hy_c.mutable_data_ptr<scalar_t>();
     at::parallel_for(0, n, row_grain(5 * h), [&](int64_t begin, int64_t end) {
-      for (int64_t row = begin; row < end; ++row) {
-        const scalar_t* gi = pig + row * 3 * h;
-        const scalar_t* gh = phg + row * 3 * h;
-        scalar_t* w = pws + row * kGruWorkspace * h;
-        for (int64_t j = 0; j < h; ++j) {
-          auto bias = [&](const scalar_t* b, int64_t col) {
-            return b != nullptr ? acc_t(b[col]) : acc_t(0);
-          };
-          const acc_t r = sigmoid(acc_t(gi[j]) + acc_t(gh[j]) + bias(pib, j) + bias(phb, j));
-          const acc_t z = sigmoid(acc_t(gi[h + j]) + acc_t(gh[h + j]) + bias(pib, h + j) +
-                                  bias(phb, h + j));
-          const acc_t hn = acc_t(gh[2 * h + j]) + bias(phb, 2 * h + j);
-          const acc_t ng = std::tanh(acc_t(gi[2 * h + j]) + bias(pib, 2 * h + j) + r * hn);
-          const scalar_t prev = px[row * h + j];
-          phy[row * h + j] = scalar_t(ng + z * (acc_t(prev) - ng));
-          w[j] = scalar_t(r);
-          w[h + j] = scalar_t(z);
-          w[2 * h + j] = scalar_t(ng);
-          w[3 * h + j] = prev;
-          w[4 * h + j] = scalar_t(hn);
-        }
-      }
+      kernels::rnn::gru_forward<scalar_t, acc_t>(begin, end, h, pig, phg, pib, phb, px, phy, pws);
     });
   });
   return {hy, workspace};
@@ -300,24 +238,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor> gru_cell_backward(const Tenso
       scalar_t* pgh = gh.mutable_data_ptr<scalar_t>();
       scalar_t* pghx = ghx.mutable_data_ptr<scalar_t>();
       at::parallel_for(0, n, row_grain(5 * h), [&](int64_t begin, int64_t end) {
-        for (int64_t row = begin; row < end; ++row) {
-          const scalar_t* w = pws + row * kGruWorkspace * h;
-          scalar_t* a = pgi + row * 3 * h;
-          scalar_t* b = pgh + row * 3 * h;
-          for (int64_t j = 0; j < h; ++j) {
-            const acc_t r = w[j], z = w[h + j], ng = w[2 * h + j];
-            const acc_t x = w[3 * h + j], hn = w[4 * h + j];
-            const acc_t go = pgo[row * h + j];
-            const acc_t dz = go * (x - ng) * (acc_t(1) - z) * z;
-            const acc_t dn = go * (acc_t(1) - z) * (acc_t(1) - ng * ng);
-            const acc_t dr = dn * hn * (acc_t(1) - r) * r;
-            a[j] = b[j] = scalar_t(dr);
-            a[h + j] = b[h + j] = scalar_t(dz);
-            a[2 * h + j] = scalar_t(dn);
-            b[2 * h + j] = scalar_t(dn * r);
-            pghx[row * h + j] = scalar_t(go * z);
-          }
-        }
+        kernels::rnn::gru_backward<scalar_t, acc_t>(begin, end, h, pgo, pws, pgi, pgh, pghx);
       });
     });
   }
