@@ -37,8 +37,8 @@ _NATIVE = {
 }
 
 # cuda-path: chosen only for CUDA tensors (cuDNN / MIOpen / CUDA-kernel selection in ATen checks
-# is_cuda(); SDPA's backend choice for rustorch runs the CPU chooser, which picks math or
-# flash-CPU, both served).
+# is_cuda(); SDPA asks no backend chooser for rustorch and always takes the math path, whose
+# ops are native: docs/architecture.md, "Scaled dot-product attention").
 _CUDA_PATH_PREFIXES = ("cudnn_", "_cudnn_", "miopen_", "_use_cudnn_", "_use_miopen_",
                        "_flash_attention_", "_efficient_attention_",
                        "_scaled_dot_product_cudnn_attention",

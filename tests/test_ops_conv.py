@@ -44,6 +44,40 @@ class TestConvDevice(TestCase):
         same = lambda x, w: F.conv2d(x, w, padding="same")  # noqa: E731
         self.assertTrue(torch.autograd.gradcheck(same, (x, self.leaf(3, 4, 2, 3))))
 
+    def test_batched_and_per_image_paths(self):
+        # Small maps (oh*ow <= 128, batch > 1) run one GEMM over the batch; larger maps and
+        # single images one GEMM per image. Both match CPU and are bit-identical at 1 and 2
+        # threads (ResNet's late stages: 4x4 and 2x2 maps, stride 2, 1x1 downsampling).
+        torch.manual_seed(0)
+        cases = [
+            ((16, 32, 4, 4), (32, 32, 3, 3), dict(padding=1)),
+            ((5, 16, 5, 3), (24, 8, 3, 3), dict(stride=2, padding=1, groups=2)),
+            ((3, 16, 8, 8), (32, 16, 1, 1), dict(stride=2)),
+            ((4, 8, 4, 4), (8, 8, 1, 1), {}),
+            ((2, 3, 20, 20), (8, 3, 3, 3), dict(padding=1, dilation=2)),
+            ((1, 8, 6, 6), (8, 8, 3, 3), dict(padding=1)),
+        ]
+        for xs, ws, kw in cases:
+            x, w, b = (torch.randn(s).requires_grad_() for s in (xs, ws, ws[:1]))
+            ref = F.conv2d(x, w, b, **kw)
+            g = torch.randn(ref.shape)
+            ref_grads = torch.autograd.grad(ref, (x, w, b), g)
+            runs = []
+            for threads in (1, 2):
+                prev = torch.get_num_threads()
+                torch.set_num_threads(threads)
+                try:
+                    xd, wd, bd = (v.detach().to(DEV).requires_grad_() for v in (x, w, b))
+                    out = F.conv2d(xd, wd, bd, **kw)
+                    grads = torch.autograd.grad(out, (xd, wd, bd), g.to(DEV))
+                finally:
+                    torch.set_num_threads(prev)
+                runs.append([t.cpu() for t in (out, *grads)])
+            for got, want in zip(runs[0], [ref.detach(), *ref_grads], strict=True):
+                self.assertEqual(got, want, atol=1e-4, rtol=1e-4)
+            for a, b_ in zip(runs[0], runs[1], strict=True):
+                self.assertEqual(a, b_, atol=0, rtol=0)
+
     def test_native_kernels_are_used(self):
         x = torch.randn(2, 3, 8, 8, device=DEV, requires_grad=True)
         w = torch.randn(4, 3, 3, 3, device=DEV, requires_grad=True)

@@ -23,6 +23,7 @@
 #include "aten/native/rnn_cells.h"
 #include "aten/native/softmax.h"
 #include "aten/native/sync_batch_norm.h"
+#include "aten/native/triangular.h"
 #include "aten/native_or_fallback.h"
 
 namespace {
@@ -75,6 +76,8 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
 
   // --- Shape ops (native/cat) -------------------------------------------------------------------
   RUSTORCH_OP(m, cat_out, n::cat_out, n::cat_out_ok);
+  RUSTORCH_OP(m, tril_out, n::tril_out, n::triangular_out_ok);
+  RUSTORCH_OP(m, triu_out, n::triu_out, n::triangular_out_ok);
 
   // --- Softmax, log_softmax, NLL / cross-entropy -----------------------------------------------
   RUSTORCH_OP(m, _log_softmax, n::log_softmax, n::softmax_ok);
@@ -148,6 +151,7 @@ TORCH_LIBRARY_IMPL(aten, PrivateUse1, m) {
   RUSTORCH_OP(m, eq_Scalar, n::eq_scalar_op, n::eq_scalar_ok);
   RUSTORCH_OP(m, eq_Scalar_out, n::eq_scalar_out, n::eq_scalar_out_ok);
   RUSTORCH_OP(m, isneginf_out, n::isneginf_out, n::isneginf_out_ok);
+  RUSTORCH_OP(m, where_self, n::where_self, n::where_self_ok);
   RUSTORCH_OP(m, where_self_out, n::where_self_out, n::where_self_out_ok);
   RUSTORCH_OP(m, fill__Scalar, n::fill_scalar_, n::fill_scalar_ok);
   RUSTORCH_OP(m, fill__Tensor, n::fill_tensor_, n::fill_tensor_ok);

@@ -79,10 +79,11 @@ void valid_range(int64_t off, int64_t s, int64_t size, int64_t count, int64_t& l
 }
 
 // col[(c, i, j), (oh - oh0, ow)] = x[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 outside) for
-// `channels` channels of one image and output rows oh0 <= oh < oh1.
+// `channels` channels of one image and output rows oh0 <= oh < oh1; rows of col are `ld` apart
+// ((oh1 - oh0) * ow for one image's block, N * oh * ow when all images share the matrix).
 template <typename T>
-void im2col(const Geometry& g, const T* x, int64_t channels, int64_t oh0, int64_t oh1, T* col) {
-  const int64_t ld = (oh1 - oh0) * g.ow;
+void im2col(const Geometry& g, const T* x, int64_t channels, int64_t oh0, int64_t oh1, T* col,
+            int64_t ld) {
   for (int64_t c = 0; c < channels; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
@@ -113,8 +114,7 @@ void im2col(const Geometry& g, const T* x, int64_t channels, int64_t oh0, int64_
 // a fixed order.
 template <typename T>
 void col2im_add(const Geometry& g, const T* col, int64_t channels, int64_t oh0, int64_t oh1,
-                T* gx) {
-  const int64_t ld = (oh1 - oh0) * g.ow;
+                T* gx, int64_t ld) {
   for (int64_t c = 0; c < channels; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
@@ -167,9 +167,111 @@ DepthwiseShape depthwise_shape(const Geometry& g) {
   return {g.n, g.c, g.h, g.w, g.kh, g.kw, g.oh, g.ow, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw};
 }
 
+// ---- Small feature maps: one GEMM over the whole batch ---------------------------------------
+// With few output pixels per image (ResNet's late stages: 4x4, 2x2) a GEMM per image has
+// n = oh*ow of 4..64 columns, so the weight (up to 512 x 4608) is packed again for every image
+// and the micro-kernel's 16-wide panels run mostly empty. Here the images share one im2col matrix
+// [C*KH*KW, N*oh*ow] and the output gradient is gathered into [M, N*oh*ow] ("pixel-major"), so
+// forward, input and weight gradients are one GEMM each with N*oh*ow columns (or k).
+// Depends on sizes only (never on the thread count); each C element still has one fixed K order.
+constexpr int64_t kBatchedMaxPixels = 128;        // oh*ow at most (8x8 yes, 16x16 no: measured)
+constexpr int64_t kBatchedMaxBytes = 64ll << 20;  // scratch of the whole batch at most
+
+template <typename T>
+bool batched(const Geometry& g) {
+  // Scratch: the im2col matrix [C*KH*KW, N*oh*ow] and the pixel-major output (gradient)
+  // [M, N*oh*ow], both held by the calling thread.
+  return g.n > 1 && !depthwise(g) && g.ohw() <= kBatchedMaxPixels &&
+         (g.c * g.kh * g.kw + g.m) * g.n * g.ohw() * int64_t(sizeof(T)) <= kBatchedMaxBytes;
+}
+
+// col[(c, i, j), n * ohw + p] for every image n (images in parallel, each writes its columns).
+template <typename T>
+void im2col_batch(const Geometry& g, const T* x, T* col) {
+  const int64_t np = g.n * g.ohw();
+  at::parallel_for(0, g.n, 1, [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n)
+      im2col(g, x + n * g.c * g.h * g.w, g.c, 0, g.oh, col + n * g.ohw(), np);
+  });
+}
+
+// dst[m, n * ohw + p] = src[n, m, p] (pixel-major), or the reverse with `to_nchw`, adding
+// bias[m] when given.
+template <typename T>
+void relayout(const Geometry& g, const T* src, T* dst, bool to_nchw, const T* bias) {
+  const int64_t ohw = g.ohw(), np = g.n * ohw;
+  at::parallel_for(0, g.n * g.m, 16, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      const int64_t n = k / g.m, m = k % g.m;
+      const T* from = to_nchw ? src + m * np + n * ohw : src + k * ohw;
+      T* to = to_nchw ? dst + k * ohw : dst + m * np + n * ohw;
+      if (bias != nullptr) {
+        for (int64_t p = 0; p < ohw; ++p) to[p] = from[p] + bias[m];
+      } else {
+        std::memcpy(to, from, ohw * sizeof(T));
+      }
+    }
+  });
+}
+
+template <typename T>
+void forward_batched(const Geometry& g, const T* x, const T* w, const T* bias, T* out) {
+  const int64_t K = g.k(), np = g.n * g.ohw();
+  T* col = thread_scratch<T, 2>(g.c * g.kh * g.kw * np);
+  T* tmp = thread_scratch<T, 3>(g.m * np);
+  im2col_batch(g, x, col);
+  for (int64_t gr = 0; gr < g.groups; ++gr) {
+    GemmArgs<T> a;
+    a.m = g.mg, a.n = np, a.k = K;
+    a.a = w + gr * g.mg * K, a.rsa = K, a.csa = 1;
+    a.b = col + gr * K * np, a.rsb = np, a.csb = 1;
+    a.c = tmp + gr * g.mg * np, a.rsc = np, a.csc = 1;
+    gemm(a);
+  }
+  relayout(g, tmp, out, true, bias);
+}
+
+// Input and/or weight gradient (gx, gw may be null).
+template <typename T>
+void backward_batched(const Geometry& g, const T* go, const T* x, const T* w, T* gx, T* gw) {
+  const int64_t K = g.k(), np = g.n * g.ohw();
+  T* go_t = thread_scratch<T, 3>(g.m * np);
+  T* col = thread_scratch<T, 2>(g.c * g.kh * g.kw * np);
+  relayout(g, go, go_t, false, static_cast<const T*>(nullptr));
+  if (gw != nullptr) {
+    im2col_batch(g, x, col);
+    for (int64_t gr = 0; gr < g.groups; ++gr) {
+      GemmArgs<T> a;  // gW_g = gO_g . col_g^T
+      a.m = g.mg, a.n = K, a.k = np;
+      a.a = go_t + gr * g.mg * np, a.rsa = np, a.csa = 1;
+      a.b = col + gr * K * np, a.rsb = 1, a.csb = np;
+      a.c = gw + gr * g.mg * K, a.rsc = K, a.csc = 1;
+      gemm(a);
+    }
+  }
+  if (gx != nullptr) {
+    for (int64_t gr = 0; gr < g.groups; ++gr) {
+      GemmArgs<T> a;  // col_g = W_g^T . gO_g
+      a.m = K, a.n = np, a.k = g.mg;
+      a.a = w + gr * g.mg * K, a.rsa = 1, a.csa = K;
+      a.b = go_t + gr * g.mg * np, a.rsb = np, a.csb = 1;
+      a.c = col + gr * K * np, a.rsc = np, a.csc = 1;
+      gemm(a);
+    }
+    const int64_t image = g.c * g.h * g.w;
+    at::parallel_for(0, g.n, 1, [&](int64_t b, int64_t e) {
+      for (int64_t n = b; n < e; ++n) {
+        std::fill(gx + n * image, gx + (n + 1) * image, T(0));
+        col2im_add(g, col + n * g.ohw(), g.c, 0, g.oh, gx + n * image, np);
+      }
+    });
+  }
+}
+
 template <typename T>
 void forward_impl(const Geometry& g, const T* x, const T* w, const T* bias, T* out) {
   if (depthwise(g)) return depthwise_forward(depthwise_shape(g), x, w, bias, out);
+  if (batched<T>(g)) return forward_batched(g, x, w, bias, out);
   const int64_t K = g.k(), ohw = g.ohw();
   const int64_t rows = g.col_is_input() ? g.oh : rows_per_block<T>(g, g.c);
   for_each_image(g.n, [&](int64_t n, bool parallel) {
@@ -182,7 +284,7 @@ void forward_impl(const Geometry& g, const T* x, const T* w, const T* bias, T* o
       const T* col = xn;
       if (!g.col_is_input()) {
         T* buf = thread_scratch<T, 2>(g.c * g.kh * g.kw * cols);
-        im2col(g, xn, g.c, oh0, oh1, buf);
+        im2col(g, xn, g.c, oh0, oh1, buf, cols);
         col = buf;
       }
       for (int64_t gr = 0; gr < g.groups; ++gr) {
@@ -225,7 +327,7 @@ void grad_input_impl(const Geometry& g, const T* go, const T* w, T* gx) {
         a.n = cols, a.b = go_g + oh0 * g.ow;
         a.c = col, a.rsc = cols, a.csc = 1;
         gemm(a, parallel);
-        col2im_add(g, col, g.cg, oh0, oh1, gxg);
+        col2im_add(g, col, g.cg, oh0, oh1, gxg, cols);
       }
     }
   });
@@ -255,7 +357,7 @@ void grad_weight_impl(const Geometry& g, const T* go, const T* x, T* gw) {
     } else {
       at::parallel_for(0, cnt, 1, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i)
-          im2col(g, x + (n0 + i) * g.c * g.h * g.w, g.c, 0, g.oh, cols + i * image_col);
+          im2col(g, x + (n0 + i) * g.c * g.h * g.w, g.c, 0, g.oh, cols + i * image_col, ohw);
       });
       base = cols, bstride = image_col;
     }
@@ -345,6 +447,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
   if (output_mask[2]) gb = at::empty({g.m}, grad_output.options());
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "rustorch_conv2d_backward", [&] {
     const scalar_t* gop = go.const_data_ptr<scalar_t>();
+    if (batched<scalar_t>(g) && go.numel() > 0 && (output_mask[0] || output_mask[1])) {
+      backward_batched<scalar_t>(
+          g, gop, output_mask[1] ? x.const_data_ptr<scalar_t>() : nullptr,
+          output_mask[0] ? w.const_data_ptr<scalar_t>() : nullptr,
+          output_mask[0] ? gx.mutable_data_ptr<scalar_t>() : nullptr,
+          output_mask[1] ? gw.mutable_data_ptr<scalar_t>() : nullptr);
+      if (output_mask[2] && gb.numel() > 0) grad_bias_impl<scalar_t>(g, gop, gb.mutable_data_ptr<scalar_t>());
+      return;
+    }
     if (output_mask[0] && gx.numel() > 0 && go.numel() > 0)
       grad_input_impl<scalar_t>(g, gop, w.const_data_ptr<scalar_t>(), gx.mutable_data_ptr<scalar_t>());
     if (output_mask[1]) {

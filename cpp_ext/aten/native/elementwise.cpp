@@ -531,4 +531,51 @@ at::Tensor& where_self_out(const at::Tensor& condition, const at::Tensor& self,
   return out;
 }
 
+namespace {
+// The device of where's result: that of the first operand that is not a 0-dim CPU tensor.
+std::optional<at::Device> where_device(std::initializer_list<const at::Tensor*> ts) {
+  for (const at::Tensor* t : ts)
+    if (!(t->is_cpu() && t->dim() == 0)) return t->device();
+  return std::nullopt;
+}
+}  // namespace
+
+bool where_self_ok(const at::Tensor& condition, const at::Tensor& self, const at::Tensor& other) {
+  if (condition.scalar_type() != at::kBool) return false;
+  const auto dev = where_device({&condition, &self, &other});
+  if (!dev || dev->type() != c10::DeviceType::PrivateUse1) return false;
+  const at::ScalarType dt = at::result_type(self, other);
+  if (!is_float(dt)) return false;
+  for (const at::Tensor* t : {&condition, &self, &other}) {
+    const bool cpu_scalar = t->is_cpu() && t->dim() == 0;
+    if (!cpu_scalar && t->device() != *dev) return false;
+    // Operands other than the condition: of the result dtype, or a real 0-dim value to convert.
+    if (t != &condition && t->scalar_type() != dt &&
+        (t->dim() != 0 || at::isComplexType(t->scalar_type())))
+      return false;
+  }
+  return true;
+}
+
+at::Tensor where_self(const at::Tensor& condition, const at::Tensor& self,
+                      const at::Tensor& other) {
+  const at::ScalarType dt = at::result_type(self, other);
+  const at::Device dev = *where_device({&condition, &self, &other});
+  at::TensorIteratorConfig cfg;
+  cfg.check_all_same_dtype(false)
+      .allow_cpu_scalars(true)
+      .declare_static_dtype(dt)
+      .declare_static_device(dev)
+      .add_owned_output(at::Tensor())
+      .add_owned_const_input(condition)
+      .add_owned_const_input(as_dtype(self, dt))
+      .add_owned_const_input(as_dtype(other, dt));
+  auto iter = cfg.build();
+  AT_DISPATCH_FLOATING_TYPES(dt, "rustorch_where", [&] {
+    using T = scalar_t;
+    loops::for_each<T, bool, T, T>(iter, [](bool c, T a, T b) { return c ? a : b; });
+  });
+  return iter.output();
+}
+
 }  // namespace rustorch::native

@@ -198,6 +198,11 @@ at::Tensor& where_self_out(const at::Tensor& condition, const at::Tensor& self,
                            const at::Tensor& other, at::Tensor& out);
 bool where_self_out_ok(const at::Tensor& condition, const at::Tensor& self,
                        const at::Tensor& other, at::Tensor& out);
+// where.self: its CPU kernel is not structured, so the functional form needs its own native op.
+// It also serves attention's bool-mask conversion, where(mask, 0.0, scalar_tensor(-inf)): 0-dim
+// CPU operands (wrapped Python numbers) are read in place, as ATen allows CPU scalars there.
+at::Tensor where_self(const at::Tensor& condition, const at::Tensor& self, const at::Tensor& other);
+bool where_self_ok(const at::Tensor& condition, const at::Tensor& self, const at::Tensor& other);
 
 // dropout backward in aten's signature.
 at::Tensor native_dropout_backward(const at::Tensor& grad, const at::Tensor& mask, double scale);

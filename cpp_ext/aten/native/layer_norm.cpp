@@ -8,7 +8,10 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/simd_math.h"
+
 namespace rustorch::native {
+namespace simd = ::rustorch::kernels::simd;
 namespace {
 
 bool defined(const std::optional<at::Tensor>& t) { return t.has_value() && t->defined(); }
@@ -84,34 +87,88 @@ void forward_impl(const T* x, const T* w, const T* b, int64_t m, int64_t n, doub
   });
 }
 
+// dx of one row: a = mean(dy * w), c = mean(dy * w * xhat), dx = rstd * (dy * w - a - xhat * c).
+// The sums run in kAcc interleaved double accumulators combined in a fixed order (the same
+// result at any thread count; independent chains instead of one serial add chain), and the row
+// is compiled for the baseline ISA and for AVX2 (picked at run time, same operations and order).
+constexpr int64_t kAcc = 4;
+template <typename T>
+[[gnu::always_inline]] inline void dx_row(const T* dyr, const T* xr, const T* w, int64_t n,
+                                          double mu, double rs, T* dxr) {
+  auto grad = [&](int64_t j) {
+    return static_cast<double>(dyr[j]) * (w ? static_cast<double>(w[j]) : 1.0);
+  };
+  double as[kAcc] = {}, cs[kAcc] = {};
+  int64_t j = 0;
+  for (; j + kAcc <= n; j += kAcc)
+    for (int64_t u = 0; u < kAcc; ++u) {
+      const double g = grad(j + u);
+      as[u] += g;
+      cs[u] += g * (static_cast<double>(xr[j + u]) - mu) * rs;
+    }
+  double a = (as[0] + as[1]) + (as[2] + as[3]), c = (cs[0] + cs[1]) + (cs[2] + cs[3]);
+  for (; j < n; ++j) {
+    const double g = grad(j);
+    a += g;
+    c += g * (static_cast<double>(xr[j]) - mu) * rs;
+  }
+  a /= n;
+  c /= n;
+  for (int64_t k = 0; k < n; ++k) {
+    const double xhat = (static_cast<double>(xr[k]) - mu) * rs;
+    dxr[k] = static_cast<T>(rs * (grad(k) - a - xhat * c));
+  }
+}
+template <typename T>
+RUSTORCH_AVX2 void dx_row_avx2(const T* dyr, const T* xr, const T* w, int64_t n, double mu,
+                               double rs, T* dxr) {
+  dx_row(dyr, xr, w, n, mu, rs, dxr);
+}
+template <typename T>
+void dx_row_default(const T* dyr, const T* xr, const T* w, int64_t n, double mu, double rs,
+                    T* dxr) {
+  dx_row(dyr, xr, w, n, mu, rs, dxr);
+}
+
+// One row's terms of the weight and bias gradients, added to the chunk's partial sums.
+template <typename T>
+[[gnu::always_inline]] inline void dwdb_row(const T* dyr, const T* xr, int64_t n, double mu,
+                                            double rs, double* pw, double* pb) {
+  if (pw)
+    for (int64_t j = 0; j < n; ++j)
+      pw[j] += static_cast<double>(dyr[j]) * ((static_cast<double>(xr[j]) - mu) * rs);
+  if (pb)
+    for (int64_t j = 0; j < n; ++j) pb[j] += static_cast<double>(dyr[j]);
+}
+template <typename T>
+RUSTORCH_AVX2 void dwdb_row_avx2(const T* dyr, const T* xr, int64_t n, double mu, double rs,
+                                 double* pw, double* pb) {
+  dwdb_row(dyr, xr, n, mu, rs, pw, pb);
+}
+template <typename T>
+void dwdb_row_default(const T* dyr, const T* xr, int64_t n, double mu, double rs, double* pw,
+                      double* pb) {
+  dwdb_row(dyr, xr, n, mu, rs, pw, pb);
+}
+
 template <typename T>
 void backward_impl(const T* dy, const T* x, const T* mean, const T* rstd, const T* w, int64_t m,
                    int64_t n, T* dx, T* dw, T* db) {
   if (dx) {
+    const bool avx2 = simd::has_avx2();
     at::parallel_for(0, m, std::max<int64_t>(1, 16384 / n), [&](int64_t begin, int64_t end) {
       for (int64_t r = begin; r < end; ++r) {
-        const T* dyr = dy + r * n;
-        const T* xr = x + r * n;
         const double mu = static_cast<double>(mean[r]), rs = static_cast<double>(rstd[r]);
-        // a = mean(dy * w), c = mean(dy * w * xhat)
-        double a = 0, c = 0;
-        for (int64_t j = 0; j < n; ++j) {
-          const double g = static_cast<double>(dyr[j]) * (w ? static_cast<double>(w[j]) : 1.0);
-          a += g;
-          c += g * (static_cast<double>(xr[j]) - mu) * rs;
-        }
-        a /= n;
-        c /= n;
-        T* dxr = dx + r * n;
-        for (int64_t j = 0; j < n; ++j) {
-          const double g = static_cast<double>(dyr[j]) * (w ? static_cast<double>(w[j]) : 1.0);
-          const double xhat = (static_cast<double>(xr[j]) - mu) * rs;
-          dxr[j] = static_cast<T>(rs * (g - a - xhat * c));
+        if (avx2) {
+          dx_row_avx2(dy + r * n, x + r * n, w, n, mu, rs, dx + r * n);
+        } else {
+          dx_row_default(dy + r * n, x + r * n, w, n, mu, rs, dx + r * n);
         }
       }
     });
   }
   if (dw || db) {
+    const bool avx2 = simd::has_avx2();
     const int64_t chunks = (m + kRowsPerChunk - 1) / kRowsPerChunk;
     std::vector<double> pw(dw ? chunks * n : 0, 0.0), pb(db ? chunks * n : 0, 0.0);
     at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
@@ -121,14 +178,12 @@ void backward_impl(const T* dy, const T* x, const T* mean, const T* rstd, const 
           const T* dyr = dy + r * n;
           const T* xr = x + r * n;
           const double mu = static_cast<double>(mean[r]), rs = static_cast<double>(rstd[r]);
-          if (dw) {
-            double* p = pw.data() + k * n;
-            for (int64_t j = 0; j < n; ++j)
-              p[j] += static_cast<double>(dyr[j]) * ((static_cast<double>(xr[j]) - mu) * rs);
-          }
-          if (db) {
-            double* p = pb.data() + k * n;
-            for (int64_t j = 0; j < n; ++j) p[j] += static_cast<double>(dyr[j]);
+          double* p_w = dw ? pw.data() + k * n : nullptr;
+          double* p_b = db ? pb.data() + k * n : nullptr;
+          if (avx2) {
+            dwdb_row_avx2(dyr, xr, n, mu, rs, p_w, p_b);
+          } else {
+            dwdb_row_default(dyr, xr, n, mu, rs, p_w, p_b);
           }
         }
       }

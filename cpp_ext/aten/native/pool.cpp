@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/native/Pool.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -57,26 +58,35 @@ std::vector<int64_t> out_shape(const at::Tensor& self, const PoolGeom& g) {
   return s;
 }
 
+// Taps k of a window starting at `start` (step `d`) that land inside [0, size): [lo, hi).
+void tap_range(int64_t start, int64_t d, int64_t k, int64_t size, int64_t& lo, int64_t& hi) {
+  lo = start >= 0 ? 0 : (-start + d - 1) / d;
+  hi = start >= size ? 0 : std::min<int64_t>(k, (size - start + d - 1) / d);
+  hi = std::max(hi, lo);
+}
+
 template <typename T>
 void forward_plane(const T* in, T* out, int64_t* idx, const PoolGeom& g) {
   for (int64_t oy = 0; oy < g.oh; ++oy) {
     const int64_t y0 = oy * g.sh - g.ph;
+    int64_t ky0, ky1;
+    tap_range(y0, g.dh, g.kh, g.ih, ky0, ky1);
     for (int64_t ox = 0; ox < g.ow; ++ox) {
       const int64_t x0 = ox * g.sw - g.pw;
+      int64_t kx0, kx1;
+      tap_range(x0, g.dw, g.kw, g.iw, kx0, kx1);
       T best = -std::numeric_limits<T>::infinity();
       int64_t best_i = -1;
-      for (int64_t ky = 0; ky < g.kh; ++ky) {
-        const int64_t y = y0 + ky * g.dh;
-        if (y < 0 || y >= g.ih) continue;
-        for (int64_t kx = 0; kx < g.kw; ++kx) {
-          const int64_t x = x0 + kx * g.dw;
-          if (x < 0 || x >= g.iw) continue;
-          const T v = in[y * g.iw + x];
-          // First maximum wins; a NaN always wins (as in PyTorch).
-          if (best_i < 0 || v > best || std::isnan(v)) {
-            best = v;
-            best_i = y * g.iw + x;
-          }
+      for (int64_t ky = ky0; ky < ky1; ++ky) {
+        const int64_t row = (y0 + ky * g.dh) * g.iw + x0;
+        for (int64_t kx = kx0; kx < kx1; ++kx) {
+          const int64_t i = row + kx * g.dw;
+          const T v = in[i];
+          // First maximum wins; a NaN always wins (as in PyTorch). Without branches: on random
+          // data `v > best` is a coin flip, and mispredictions cost more than the compares.
+          const bool take = (best_i < 0) | (v > best) | (v != v);
+          best = take ? v : best;
+          best_i = take ? i : best_i;
         }
       }
       out[oy * g.ow + ox] = best;
