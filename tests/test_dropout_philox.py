@@ -3,11 +3,13 @@ Python reference and Random123's known-answer vector. The AVX2 generator handles
 at a time and the plain loop the rest, so the block counts below cover every path, and the
 offset crosses 2^32 (the counter's carry into its high word)."""
 
-import ctypes
+import testing_ext
+import torch
 
-import torch  # noqa: F401  (registers the device, loads libtorch)
+import rustorch_device  # noqa: F401
 
-import rustorch_device
+testing_ext.load()
+K = torch.ops.rustorch_kernels
 
 M0, M1, W0, W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 MASK = 0xFFFFFFFF
@@ -24,14 +26,11 @@ def philox_block(seed: int, counter: int) -> list[int]:
 
 
 def philox_fill(seed: int, offset: int, blocks: int) -> list[int]:
-    lib = ctypes.CDLL(rustorch_device._C.__file__)
-    # rustorch::native::philox_fill(uint64_t seed, uint64_t offset, int64_t n_blocks, uint32_t*)
-    fn = lib._ZN8rustorch6native11philox_fillEmmlPj
-    fn.argtypes = [ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int64, ctypes.POINTER(ctypes.c_uint32)]
-    fn.restype = None
-    buf = (ctypes.c_uint32 * (4 * blocks))()
-    fn(seed, offset, blocks, buf)
-    return list(buf)
+    # Seeds and offsets travel as int64 (the schema's int): reinterpret the uint64 bits.
+    def signed(v: int) -> int:
+        return v - (1 << 64) if v >= 1 << 63 else v
+
+    return K.philox_fill(signed(seed), signed(offset), blocks).tolist()
 
 
 def test_known_answer_vector():

@@ -7,6 +7,7 @@
 #include <torch/library.h>
 
 #include "aten/native/conv.h"
+#include "aten/native/dropout.h"
 #include "aten/native/matmul.h"
 #include "kernels/cpu_info.h"
 #include "kernels/gemm.h"
@@ -40,6 +41,19 @@ at::Tensor mm_packing(const at::Tensor& a, const at::Tensor& b, bool force_packi
   return c;
 }
 
+// `blocks` Philox4x32-10 blocks of dropout's generator from counter `offset` under key `seed`
+// (tests/test_dropout_philox.py compares them with a reference): the 32-bit words as int64.
+at::Tensor philox_fill(int64_t seed, int64_t offset, int64_t blocks) {
+  TORCH_CHECK_VALUE(blocks >= 0, "philox_fill: blocks must be >= 0");
+  std::vector<uint32_t> words(static_cast<size_t>(4 * blocks));
+  rustorch::native::philox_fill(static_cast<uint64_t>(seed), static_cast<uint64_t>(offset), blocks,
+                                words.data());
+  at::Tensor out = at::empty({4 * blocks}, at::kLong);
+  auto* o = out.mutable_data_ptr<int64_t>();
+  for (size_t i = 0; i < words.size(); ++i) o[i] = words[i];
+  return out;
+}
+
 double cpu_clock_ghz() { return rustorch::cpu::measure_clock_ghz(); }
 
 // The allocator's size class of an n-byte request (tests/test_memory.py).
@@ -65,6 +79,7 @@ TORCH_LIBRARY_FRAGMENT(rustorch_kernels, m) {
         "int[] padding, int[] dilation, int groups, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
   m.def("gemm_config(ScalarType dtype) -> str", &gemm_config);
   m.def("mm_packing(Tensor a, Tensor b, bool force_packing) -> Tensor", &mm_packing);
+  m.def("philox_fill(int seed, int offset, int blocks) -> Tensor", &philox_fill);
   m.def("cpu_clock_ghz() -> float", &cpu_clock_ghz);
   m.def("round_size(int n) -> int", &round_size);
 }
