@@ -27,13 +27,11 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from harness import emit
+
 REPO = Path(__file__).resolve().parent.parent
 GOAL = 1.05
 KB = 1024
-
-
-def _common(threads: int) -> dict[str, object]:
-    return {"load_avg_1m": round(os.getloadavg()[0], 2), "threads": threads}
 
 
 def _collective_cases(sizes_kb: list[float], only: set[str]) -> list[tuple[str, int]]:
@@ -89,14 +87,15 @@ def _collective_worker(sizes_kb: list[float], only: set[str]) -> None:
         if rank == 0:
             r, c = statistics.median(times["rustorch"]), statistics.median(times["cpu"])
             r_min, c_min = min(times["rustorch"]), min(times["cpu"])
-            print(json.dumps({
+            emit({
+                "case": f"{op}_{nbytes // KB}KB_vs_cpu_gloo", "group": "collectives",
                 "bench": op, "size_kb": round(nbytes / KB, 1), "ranks": world, "reps": reps,
                 "calls_per_sample": inner, "rustorch_ms": round(r * 1e3, 4),
                 "cpu_gloo_ms": round(c * 1e3, 4), "ratio": round(r / c, 3), "goal": GOAL,
                 "meets_goal": r / c <= GOAL, "rustorch_min_ms": round(r_min * 1e3, 4),
                 "cpu_gloo_min_ms": round(c_min * 1e3, 4), "ratio_min": round(r_min / c_min, 3),
-                "results_equal": same, **_common(torch.get_num_threads()),
-            }), flush=True)
+                "results_equal": same,
+            })
     dist.destroy_process_group()
 
 
@@ -177,12 +176,12 @@ def main() -> None:
             (line,) = _launch(["--worker", "ddp", "--ddp-steps", str(args.ddp_steps)], nproc, 600)
             row = json.loads(line)
             step_ms[nproc] = row["ddp_step_ms"]
-            print(json.dumps({
-                "bench": "ddp_step", "model": "mnist_cnn", "batch_per_rank": 64, "ranks": nproc,
+            emit({
+                "case": f"ddp_step_{nproc}_ranks", "group": "collectives", "bench": "ddp_step",
+                "model": "mnist_cnn", "batch_per_rank": 64, "ranks": nproc,
                 "step_ms": round(step_ms[nproc], 2),
-                "ratio_vs_1_rank": round(step_ms[nproc] / step_ms[1], 3),
-                "load_avg_1m": round(os.getloadavg()[0], 2), "threads": row["threads"],
-            }), flush=True)
+                "ratio_vs_1_rank": round(step_ms[nproc] / step_ms[1], 3), "threads": row["threads"],
+            })
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
     python benchmarks/bench_pipeline.py [--stages 100] [--workers N]
 
 Stage i depends on stages i-1 and i-10 (a layered DAG, not a chain, so the pool has parallel
-work). Cases, one JSON line each, ratio = ours / goal (lower is better, <= 1 meets it):
+work). Cases, one JSON line each, `s` measured against the absolute goal `goal_s`:
 - `cold`: every stage executes (a run per stage, outputs logged) — goal 5 s for 100 stages,
   pool start included.
 - `per_stage_overhead`: the driver's time per stage to resolve its params and check the cache
@@ -25,6 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness import emit  # noqa: E402
+
 from rustorch_tools.pipeline.driver import Driver  # noqa: E402
 from rustorch_tools.pipeline.executors import LocalExecutor  # noqa: E402
 from rustorch_tools.pipeline.spec import parse  # noqa: E402
@@ -39,11 +41,9 @@ def write_pipeline(path: Path, n: int) -> None:
     path.write_text("\n".join(lines))
 
 
-def emit(case: str, value: float, goal: float, unit: str, workers: int, **extra: object) -> None:
-    print(json.dumps({"bench": "pipeline", "case": case, "value": round(value, 4), "unit": unit,
-                      "goal": goal, "ratio": round(value / goal, 3), "workers": workers,
-                      "threads": workers, "loadavg": [round(x, 2) for x in os.getloadavg()], **extra}),
-          flush=True)
+def emit_case(case: str, seconds: float, goal_s: float, workers: int, **extra: object) -> None:
+    emit({"case": f"pipeline_{case}", "group": "pipeline", "s": round(seconds, 4),
+          "goal_s": goal_s, "workers": workers, **extra})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,12 +70,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps({"bench": "pipeline", "case": case, "error": f"statuses {statuses}"}))
                 return 1
             if case == "cold":
-                emit("cold", wall, 5.0 * args.stages / 100, "s", args.workers, stages=args.stages)
+                emit_case(f"{args.stages}_stages_cold", wall, 5.0 * args.stages / 100, args.workers)
                 overhead = [s.overhead_s for s in outcome.instances.values()]
-                emit("per_stage_overhead", sum(overhead) / len(overhead), 0.05, "s", args.workers,
-                     max=round(max(overhead), 4))
+                emit_case("per_stage_overhead", sum(overhead) / len(overhead), 0.05, args.workers,
+                          max_s=round(max(overhead), 4))
             else:
-                emit("cached", wall / args.stages, 0.05, "s/stage", args.workers, total_s=round(wall, 3))
+                emit_case("cached_per_stage", wall / args.stages, 0.05, args.workers,
+                          total_s=round(wall, 3))
     return 0
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import resource
 import shutil
@@ -28,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+import harness  # noqa: E402
 from support import analytics_synth as synthetic  # noqa: E402
 
 from rustorch_tools.analytics.compare import compare  # noqa: E402
@@ -73,9 +73,8 @@ def measure(fn):
 
 
 def emit(case: str, wall: float, rss_delta: float, **extra) -> None:
-    print(json.dumps({"case": case, "wall_s": round(wall, 4), "cpu_s": round(_last_cpu, 4),
-                      "rss_delta_mb": round(rss_delta, 1), "peak_rss_mb": round(peak_mb(), 1),
-                      "load_avg_1m": round(os.getloadavg()[0], 1), **extra}), flush=True)
+    harness.emit({"case": case, "wall_s": round(wall, 4), "cpu_s": round(_last_cpu, 4),
+                  "rss_delta_mb": round(rss_delta, 1), "peak_rss_mb": round(peak_mb(), 1), **extra})
 
 
 def synthesize(root: Path, n_runs: int, n_rows: int) -> None:

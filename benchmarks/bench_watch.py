@@ -11,7 +11,6 @@ Goal (issue 13): the pass over 10k runs with 10 changed <= 1 s.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -24,6 +23,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_run_validate import synthesize  # noqa: E402
+from harness import emit as emit_row  # noqa: E402
 
 from rustorch_tools.governance.incremental import validate_incremental  # noqa: E402
 from rustorch_tools.governance.validate import validate_runs  # noqa: E402
@@ -51,10 +51,9 @@ def main() -> None:
                 "reference": "full validate", "reference_s": round(full_s, 3)}
 
         def emit(case: str, out, wall: float, goal: float | None) -> None:
-            print(json.dumps({"case": case, **base, "wall_s": round(wall, 3),
-                              "checked": len(out.checked), "reused": out.reused,
-                              "ratio": round(wall / full_s, 4), "goal_wall_s": goal,
-                              "load_avg_1min": round(os.getloadavg()[0], 2)}), flush=True)
+            row = {"case": case, **base, "s": round(wall, 3), "checked": len(out.checked),
+                   "reused": out.reused, "ratio": round(wall / full_s, 4)}
+            emit_row({**row, "goal_s": goal} if goal is not None else row)
 
         out, wall = timed(lambda: validate_incremental(root, jobs=args.jobs))
         emit("incremental cold (builds the cache)", out, wall, None)

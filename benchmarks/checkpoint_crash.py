@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+from harness import emit  # noqa: E402
 
 import rustorch_tools  # noqa: E402
 from rustorch_tools import checkpoint  # noqa: E402
@@ -121,11 +122,11 @@ def report(args: argparse.Namespace, base: Path) -> None:
         except Exception as exc:  # counted and reported, not hidden
             failures.append(str(exc)[:300])
         saves += int(res["last_done"]) + 1
-    print(json.dumps({
+    emit({
         "case": "checkpoint_crash", "trials": len(results), "intact": intact,
         "ratio_intact": intact / max(1, len(results)), "completed_saves": saves,
         "wall_s": round(time.perf_counter() - start, 2), "failures": failures[:5],
-    }))
+    })
     if failures:
         raise SystemExit(1)
 

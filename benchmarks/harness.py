@@ -79,8 +79,9 @@ def context() -> dict[str, Any]:
 
 
 def emit(row: Mapping[str, Any]) -> None:
-    """Prints one JSON line: the row plus context()."""
-    print(json.dumps({**row, **context()}), flush=True)
+    """Prints one JSON line: context() plus the row (a row that ran its work in other processes
+    states their `threads` itself)."""
+    print(json.dumps({**context(), **row}), flush=True)
 
 
 def ratio_row(

@@ -26,6 +26,7 @@ from torchvision import transforms
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "examples"))
 import mnist_data as datasets  # noqa: E402  (the examples' MNIST loader)
+from harness import emit  # noqa: E402
 
 
 def load_script():
@@ -90,11 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         times = {d.type: time_epoch(script, d, train_set, args.max_batches, args.seed)
                  for d in (accel, torch.device("cpu"))}
     batches = Limited(torch.utils.data.DataLoader(train_set, batch_size=64), args.max_batches).n
-    print(json.dumps({
-        "bench": "mnist_epoch", "data": source, "batches": batches, "threads": torch.get_num_threads(),
+    emit({
+        "case": "mnist_epoch", "data": source, "batches": batches,
         f"{accel.type}_s": round(times[accel.type], 3), "cpu_s": round(times["cpu"], 3),
         "ratio_vs_cpu": round(times[accel.type] / times["cpu"], 3),
-    }))
+    })
     return 0
 
 

@@ -22,12 +22,6 @@ from . import _C, _register  # noqa: E402, F401  (_C: the runtime registers on l
 
 _register.register()
 
-# Fix the importing thread's intra-op thread count now, as its first parallel op would. PyTorch
-# sets it lazily from a process-wide value, and the DataLoader's pin-memory thread, which runs
-# whenever an accelerator is available (so, with rustorch, in CPU-only scripts too), sets that
-# value to 1: a main thread that had run no parallel op yet then ran every CPU op on one thread.
-torch.get_num_threads()
-
 from . import _exit  # noqa: E402
 
 _exit.install()

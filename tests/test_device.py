@@ -34,18 +34,24 @@ def test_autoload_can_be_disabled():
 
 def test_pin_memory_thread_leaves_the_main_threads_intra_op_threads():
     # The pin-memory thread (started because rustorch is an accelerator) sets torch's
-    # process-wide thread count to 1; a CPU-only script whose main thread had not run a parallel
-    # op yet must keep the thread count it has without rustorch.
+    # process-wide thread count to 1; the main thread keeps the count it has without rustorch,
+    # for CPU ops and for rustorch's own parallel kernels (cpp_ext/runtime/intra_op_threads.cpp).
     script = """
         import torch
         ds = torch.utils.data.TensorDataset(torch.zeros(8, 2))
         for _ in torch.utils.data.DataLoader(ds, batch_size=4, num_workers=1, pin_memory=True):
             pass
+        torch.ones(256, 256) @ torch.ones(256, 256)
         print(torch.get_num_threads())
+        if torch.accelerator.is_available():
+            a = torch.ones(256, 256, device="rustorch")
+            a @ a
+            print(torch.get_num_threads())
         """
     with_rustorch = run_python(script, env={"OMP_NUM_THREADS": "2"})
     without = run_python(script, env={"OMP_NUM_THREADS": "2", "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"})
-    assert with_rustorch.split()[-1] == without.split()[-1] == "2"
+    assert with_rustorch.split()[-2:] == ["2", "2"]
+    assert without.split()[-1] == "2"
 
 
 def test_import_before_torch_works():
