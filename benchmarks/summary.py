@@ -1,6 +1,8 @@
 """The goal table of `make bench`: reads the JSON lines the benchmarks printed and writes a
 markdown table of every row that has a goal (case, goal, measured value, met/missed, load
-average). A goal is either `goal` (met when `ratio` <= goal) or an absolute one in seconds,
+average). A case measured more than once (several files, or `make bench` run twice into one
+file) shows the median of its values, judged against the goal, with the range and the number of
+runs beside it. A goal is either `goal` (met when `ratio` <= goal) or an absolute one in seconds,
 `goal_s` (met when `s` <= goal_s), or in MB, `goal_mb` (met when `mb` <= goal_mb). Not a
 benchmark itself: it needs the file(s) to read.
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,19 +51,40 @@ def goal_rows(lines: list[str]) -> list[dict[str, Any]]:
     return rows
 
 
+def _loads_text(loads: list[Any]) -> str:
+    """1/5/15-minute load of a single run; the 1-minute load of each run when merged."""
+    if len(loads) == 1:
+        return "/".join(f"{v:g}" for v in loads[0]) if isinstance(loads[0], list) else "?"
+    return ", ".join(f"{v[0]:g}" if isinstance(v, list) and v else "?" for v in loads)
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    out = [
-        "| case | goal | measured | status | threads | load avg |",
-        "|---|---|---|---|---|---|",
-    ]
+    """One line per (case, goal), in first-seen order; repeated measurements are merged."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
-        load = r.get("load_avg")
-        load_s = "/".join(f"{v:g}" for v in load) if isinstance(load, list) else "?"
-        for goal, measured, met in _checks(r):
-            out.append(
-                f"| {r.get('case', '?')} | {goal} | {measured} | {'met' if met else 'missed'} | "
-                f"{r.get('threads', '?')} | {load_s} |"
-            )
+        for goal_key, value_key, goal_fmt, value_fmt in _GOALS:
+            goal, value = r.get(goal_key), r.get(value_key)
+            if not (isinstance(goal, (int, float)) and isinstance(value, (int, float))):
+                continue
+            entry = merged.setdefault((str(r.get("case", "?")), goal_fmt.format(goal)), {
+                "goal": goal, "fmt": value_fmt, "values": [], "loads": [],
+                "threads": r.get("threads", "?")})
+            entry["values"].append(value)
+            entry["loads"].append(r.get("load_avg"))
+    out = [
+        "| case | goal | measured | status | runs (range) | threads | load avg |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (case, goal_text), e in merged.items():
+        values = e["values"]
+        median = statistics.median(values)
+        spread = (f"{len(values)} ({e['fmt'].format(min(values))} - {e['fmt'].format(max(values))})"
+                  if len(values) > 1 else "1")
+        out.append(
+            f"| {case} | {goal_text} | {e['fmt'].format(median)} | "
+            f"{'met' if median <= e['goal'] else 'missed'} | {spread} | {e['threads']} | "
+            f"{_loads_text(e['loads'])} |"
+        )
     return "\n".join(out)
 
 
