@@ -8,6 +8,8 @@
 #include <cmath>
 #include <vector>
 
+#include "aten/native/norm_args.h"
+
 namespace rustorch::native {
 namespace {
 
@@ -133,7 +135,7 @@ std::vector<double> param(const std::optional<at::Tensor>& t, int64_t C, double 
   return v;
 }
 
-bool defined(const std::optional<at::Tensor>& t) { return t.has_value() && t->defined(); }
+using norm::defined;
 
 // A per-channel parameter/statistic the kernel can read: absent, or 1-D of C values of the
 // input's dtype on the input's device.

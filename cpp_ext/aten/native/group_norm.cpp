@@ -7,10 +7,14 @@
 #include <cmath>
 #include <vector>
 
+#include "aten/native/norm_args.h"
+
 namespace rustorch::native {
 namespace {
 
-bool defined(const std::optional<at::Tensor>& t) { return t.has_value() && t->defined(); }
+using norm::data_or_null;
+using norm::defined;
+using norm::mutable_data_or_null;
 
 bool param_ok(const std::optional<at::Tensor>& t, const at::Tensor& input, int64_t c) {
   return !defined(t) || (t->numel() == c && t->scalar_type() == input.scalar_type());
@@ -21,11 +25,6 @@ bool input_ok(const at::Tensor& x, int64_t n, int64_t c, int64_t hxw, int64_t gr
   return (st == at::kFloat || st == at::kDouble) && x.dim() >= 2 && n > 0 && c > 0 && hxw > 0 &&
          group > 0 && c % group == 0 && x.size(0) == n && x.size(1) == c &&
          x.numel() == n * c * hxw && x.suggest_memory_format() == at::MemoryFormat::Contiguous;
-}
-
-template <typename T>
-const T* data_or_null(const at::Tensor& t) {
-  return t.defined() ? t.const_data_ptr<T>() : nullptr;
 }
 
 // Sum of len values (as double) in 4 fixed partial sums.
@@ -164,24 +163,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_group_norm_backward(
     const at::Tensor& grad_out, const at::Tensor& input, const at::Tensor& mean,
     const at::Tensor& rstd, const std::optional<at::Tensor>& weight, int64_t N, int64_t C,
     int64_t HxW, int64_t group, std::array<bool, 3> output_mask) {
-  const at::Tensor x = input.contiguous();
-  const at::Tensor dy = grad_out.contiguous();
-  const at::Tensor mu = mean.contiguous();
-  const at::Tensor rs = rstd.contiguous();
-  const at::Tensor w = defined(weight) ? weight->contiguous() : at::Tensor();
-  at::Tensor dx, dw, db;
-  if (output_mask[0]) dx = at::empty(x.sizes(), x.options());
-  if (output_mask[1] && w.defined()) dw = at::empty(weight->sizes(), x.options());
-  if (output_mask[2]) db = at::empty({C}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rustorch_group_norm_backward", [&] {
-    backward_impl<scalar_t>(dy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                            mu.const_data_ptr<scalar_t>(), rs.const_data_ptr<scalar_t>(),
-                            data_or_null<scalar_t>(w), N, C, HxW, group,
-                            dx.defined() ? dx.mutable_data_ptr<scalar_t>() : nullptr,
-                            dw.defined() ? dw.mutable_data_ptr<scalar_t>() : nullptr,
-                            db.defined() ? db.mutable_data_ptr<scalar_t>() : nullptr);
+  const std::array<int64_t, 1> bias_sizes{C};  // group_norm's bias gradient always has C values
+  const norm::BackwardBuffers b =
+      norm::backward_buffers(grad_out, input, mean, rstd, weight, bias_sizes, output_mask);
+  AT_DISPATCH_FLOATING_TYPES(b.x.scalar_type(), "rustorch_group_norm_backward", [&] {
+    backward_impl<scalar_t>(b.dy.const_data_ptr<scalar_t>(), b.x.const_data_ptr<scalar_t>(),
+                            b.mean.const_data_ptr<scalar_t>(), b.rstd.const_data_ptr<scalar_t>(),
+                            data_or_null<scalar_t>(b.weight), N, C, HxW, group,
+                            mutable_data_or_null<scalar_t>(b.dx),
+                            mutable_data_or_null<scalar_t>(b.dweight),
+                            mutable_data_or_null<scalar_t>(b.dbias));
   });
-  return {dx, dw, db};
+  return {b.dx, b.dweight, b.dbias};
 }
 
 }  // namespace rustorch::native

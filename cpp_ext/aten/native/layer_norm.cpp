@@ -8,13 +8,16 @@
 #include <cmath>
 #include <vector>
 
+#include "aten/native/norm_args.h"
 #include "kernels/simd_math.h"
 
 namespace rustorch::native {
 namespace simd = ::rustorch::kernels::simd;
 namespace {
 
-bool defined(const std::optional<at::Tensor>& t) { return t.has_value() && t->defined(); }
+using norm::data_or_null;
+using norm::defined;
+using norm::mutable_data_or_null;
 
 // M rows of N values: N = prod(normalized_shape), M = everything before it.
 std::pair<int64_t, int64_t> rows_cols(const at::Tensor& input, at::IntArrayRef normalized_shape) {
@@ -202,11 +205,6 @@ void backward_impl(const T* dy, const T* x, const T* mean, const T* rstd, const 
   }
 }
 
-template <typename T>
-const T* data_or_null(const at::Tensor& t) {
-  return t.defined() ? t.const_data_ptr<T>() : nullptr;
-}
-
 }  // namespace
 
 bool native_layer_norm_ok(const at::Tensor& input, at::IntArrayRef normalized_shape,
@@ -254,24 +252,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> native_layer_norm_backward(
     const at::Tensor& mean, const at::Tensor& rstd, const std::optional<at::Tensor>& weight,
     const std::optional<at::Tensor>& bias, std::array<bool, 3> output_mask) {
   const auto [m, n] = rows_cols(input, normalized_shape);
-  const at::Tensor x = input.contiguous();
-  const at::Tensor dy = grad_out.contiguous();
-  const at::Tensor mu = mean.contiguous();
-  const at::Tensor rs = rstd.contiguous();
-  const at::Tensor w = defined(weight) ? weight->contiguous() : at::Tensor();
-  at::Tensor dx, dw, db;
-  if (output_mask[0]) dx = at::empty(x.sizes(), x.options());
-  if (output_mask[1] && defined(weight)) dw = at::empty(weight->sizes(), x.options());
-  if (output_mask[2] && defined(bias)) db = at::empty(bias->sizes(), x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rustorch_layer_norm_backward", [&] {
-    backward_impl<scalar_t>(dy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                            mu.const_data_ptr<scalar_t>(), rs.const_data_ptr<scalar_t>(),
-                            data_or_null<scalar_t>(w), m, n,
-                            dx.defined() ? dx.data_ptr<scalar_t>() : nullptr,
-                            dw.defined() ? dw.data_ptr<scalar_t>() : nullptr,
-                            db.defined() ? db.data_ptr<scalar_t>() : nullptr);
+  const norm::BackwardBuffers b = norm::backward_buffers(
+      grad_out, input, mean, rstd, weight,
+      defined(bias) ? std::optional<at::IntArrayRef>(bias->sizes()) : std::nullopt, output_mask);
+  AT_DISPATCH_FLOATING_TYPES(b.x.scalar_type(), "rustorch_layer_norm_backward", [&] {
+    backward_impl<scalar_t>(b.dy.const_data_ptr<scalar_t>(), b.x.const_data_ptr<scalar_t>(),
+                            b.mean.const_data_ptr<scalar_t>(), b.rstd.const_data_ptr<scalar_t>(),
+                            data_or_null<scalar_t>(b.weight), m, n,
+                            mutable_data_or_null<scalar_t>(b.dx),
+                            mutable_data_or_null<scalar_t>(b.dweight),
+                            mutable_data_or_null<scalar_t>(b.dbias));
   });
-  return {dx, dw, db};
+  return {b.dx, b.dweight, b.dbias};
 }
 
 }  // namespace rustorch::native
