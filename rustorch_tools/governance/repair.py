@@ -148,7 +148,8 @@ def _apply_run_json(run_dir: Path, acts: list[Action]) -> None:
 
     def change(doc: dict) -> None:
         if summary is not None:
-            old = doc.get("summary") or {}
+            old = doc.get("summary")
+            old = old if isinstance(old, dict) else {}  # a summary of the wrong type is replaced
             if isinstance(old.get("step"), int) and old["step"] > summary.get("step", -1):
                 raise store_repair.RepairConflict("the summary goes further than the rows "
                                                   "left; kept as evidence of lost rows")
